@@ -1,0 +1,31 @@
+"""Wall-clock time, replaceable by the local rehearsal's virtual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+def now() -> datetime:
+    return _now()
+
+
+def iso(moment: datetime | None = None) -> str:
+    return (moment or now()).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse(text: str) -> datetime:
+    """ISO 8601 as AWS writes it: ``...Z`` in envelopes, ``...+0000`` inside alarm details."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def use(source: Callable[[], datetime]) -> None:
+    global _now
+    _now = source
+
+
+def reset() -> None:
+    use(lambda: datetime.now(UTC))

@@ -1,0 +1,121 @@
+"""The deployer: an ECR push becomes a blue/green deployment on every target it is for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pushdeploy import clock
+from pushdeploy.images import ImagePush, NotAPush, parse_push_event
+from pushdeploy.ledger import Ledger
+from pushdeploy.observability import logger
+from pushdeploy.releases import Result, Starter
+from pushdeploy.targets import Target, TargetCatalog
+
+
+class PushNotProcessed(Exception):
+    """At least one target could not be handled; the event is retried (then dead-lettered)."""
+
+
+@dataclass
+class Deployer:
+    ledger: Ledger
+    starter: Starter
+
+    def handle(self, event: Any, catalog: TargetCatalog) -> list[Result]:
+        push = parse_push_event(event)
+        if isinstance(push, NotAPush):
+            return [self._not_a_push(event, push)]
+        targets = catalog.matching(push.image.repository, push.tag)
+        if not targets:
+            reason = self._why_no_target(push, catalog)
+            logger.info(
+                "push ignored", repository=push.image.repository, tag=push.tag, digest=push.image.digest, reason=reason
+            )
+            return [Result("ignored", reason)]
+        results, failures = [], []
+        for target in targets:
+            try:
+                results.append(self.deploy(target, push))
+            except Exception as exc:  # noqa: BLE001 - one broken target never blocks the others; re-raised below
+                logger.exception("push failed for target", target=target.name, digest=push.image.digest)
+                failures.append(f"{target.name}: {type(exc).__name__}: {exc}")
+                results.append(Result("failed", str(exc), target.name))
+        if failures:
+            raise PushNotProcessed("; ".join(failures))
+        return results
+
+    def deploy(self, target: Target, push: ImagePush) -> Result:
+        claim, release = self.ledger.claim_push(target.name, push)
+        if claim.outcome == "duplicate":
+            if claim.release_id and push.tag:
+                self.ledger.add_tag(target.name, claim.release_id, push.tag)
+            reason = f"digest already handled by release {claim.release_id}"
+            logger.info(
+                "duplicate push",
+                target=target.name,
+                digest=push.image.digest,
+                tag=push.tag,
+                release_id=claim.release_id,
+            )
+            return Result("duplicate", reason, target.name, claim.release_id)
+        if claim.outcome == "quarantined":
+            return self._refuse_quarantined(target, push)
+        assert release is not None
+        try:
+            return self.starter.start(target, release, order_key=push.order_key)
+        except Exception as exc:
+            self.ledger.update_release(
+                target.name,
+                release.release_id,
+                status="START_FAILED",
+                reason=f"{type(exc).__name__}: {exc}",
+                finished_at=clock.iso(),
+            )
+            self.ledger.drop_claim(target.name, push.image.digest)  # the retry may start it
+            raise
+
+    def _refuse_quarantined(self, target: Target, push: ImagePush) -> Result:
+        from pushdeploy.ledger import Release, new_release_id
+
+        now = clock.iso()
+        reason = f"digest {push.image.digest} is quarantined (release it with `pushdeploy release`)"
+        release = Release(
+            target=target.name,
+            release_id=new_release_id(push.image.digest),
+            digest=push.image.digest,
+            image_uri=push.image.uri,
+            trigger="push",
+            status="REFUSED",
+            created_at=now,
+            updated_at=now,
+            finished_at=now,
+            tag=push.tag,
+            tags=[push.tag] if push.tag else [],
+            repository=push.image.repository,
+            event_id=push.event_id,
+            pushed_at=push.pushed_at,
+            reason=reason,
+        )
+        self.ledger.put_release(release)
+        logger.warning("quarantined digest refused", target=target.name, digest=push.image.digest, tag=push.tag)
+        return Result("quarantined", reason, target.name, release.release_id)
+
+    def _not_a_push(self, event: Any, why: NotAPush) -> Result:
+        if why.malformed:
+            logger.warning("malformed ECR event kept in the ledger", reason=why.reason)
+            self.ledger.record_unprocessable(event, why.reason, function="deployer")
+        else:
+            logger.info("event ignored", reason=why.reason)
+        return Result("ignored", why.reason)
+
+    @staticmethod
+    def _why_no_target(push: ImagePush, catalog: TargetCatalog) -> str:
+        if not push.tag:
+            return "push has no tag (untagged pushes never deploy)"
+        same_repo = [t for t in catalog.targets if t.repository == push.image.repository]
+        if same_repo:
+            rules = ", ".join(f"{t.name}: {t.tag_pattern}" for t in same_repo)
+            return f"tag {push.tag!r} matches no target's tag_pattern ({rules})"
+        broken = f" ({len(catalog.errors)} target documents are invalid)" if catalog.errors else ""
+        return f"no target deploys repository {push.image.repository!r}{broken}"
