@@ -103,6 +103,7 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environmen
     ecr.create_repository(repositoryName=spec.repository, imageScanningConfiguration={"scanOnPush": True})
 
     vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     subnets = [
         ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{spec.region}{zone}")["Subnet"][
             "SubnetId"

@@ -29,3 +29,27 @@ def use(source: Callable[[], datetime]) -> None:
 
 def reset() -> None:
     use(lambda: datetime.now(UTC))
+
+
+def _real_sleep(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
+
+
+_sleep: Callable[[float], None] = _real_sleep
+
+
+def sleep(seconds: float) -> None:
+    """Wait (the rehearsal's virtual clock makes this instant and advances virtual time instead)."""
+    if seconds > 0:
+        _sleep(seconds)
+
+
+def use_sleep(source: Callable[[float], None]) -> None:
+    global _sleep
+    _sleep = source
+
+
+def reset_sleep() -> None:
+    use_sleep(_real_sleep)

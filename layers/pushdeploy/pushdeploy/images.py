@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -123,3 +124,116 @@ def parse_image_uri(uri: str) -> ImageRef | None:
     if not match:
         return None
     return ImageRef(match["account"], match["region"], match["repo"], match["digest"])
+
+
+# -- what an image says about itself (ECR manifests and config blob) --------------------------------------
+MANIFEST_MEDIA_TYPES = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "application/json",
+]
+COMMIT_LABELS = {
+    "org.opencontainers.image.revision": "revision",
+    "org.opencontainers.image.source": "source",
+    "org.opencontainers.image.version": "version",
+}
+ECS_TO_OCI_ARCH = {"X86_64": "amd64", "ARM64": "arm64"}
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Platforms and labels read from the registry; each may be unknown (None / empty)."""
+
+    platforms: tuple[str, ...]  # e.g. ("linux/amd64", "linux/arm64")
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+    @property
+    def commit(self) -> dict[str, str]:
+        """``revision`` / ``source`` / ``version`` from OCI labels (config) or annotations (manifest)."""
+        found: dict[str, str] = {}
+        for source in (self.annotations, self.labels):  # labels win where both are set
+            for key, short in COMMIT_LABELS.items():
+                value = source.get(key)
+                if isinstance(value, str) and value:
+                    found[short] = value
+        return found
+
+    def architectures(self) -> set[str]:
+        return {p.split("/")[1] for p in self.platforms if "/" in p}
+
+
+def _manifest(ecr: Any, registry_id: str, repository: str, digest: str) -> dict[str, Any] | None:
+    response = ecr.batch_get_image(
+        registryId=registry_id,
+        repositoryName=repository,
+        imageIds=[{"imageDigest": digest}],
+        acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+    )
+    images = response.get("images") or []
+    if not images:
+        return None  # failures come back in the response, not as exceptions
+    try:
+        return dict(json.loads(images[0]["imageManifest"]))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _config_blob(ecr: Any, registry_id: str, repository: str, config_digest: str) -> dict[str, Any] | None:
+    """The image config JSON (labels, architecture): GetDownloadUrlForLayer, then an HTTPS GET."""
+    import urllib.request
+
+    from pushdeploy import aws
+
+    try:
+        url = ecr.get_download_url_for_layer(
+            registryId=registry_id, repositoryName=repository, layerDigest=config_digest
+        )["downloadUrl"]
+    except Exception as exc:
+        if aws.error_code(exc) or isinstance(exc, NotImplementedError):
+            return None
+        raise
+    if not str(url).startswith(("https://", "http://")):
+        return None
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - scheme checked above
+        return dict(json.loads(response.read(1_000_000)))
+
+
+def inspect_image(image: ImageRef, ecr: Any) -> ImageFacts:
+    """Platforms and labels of ``image``: the index's platforms, or the config blob's os/architecture."""
+    manifest = _manifest(ecr, image.account, image.repository, image.digest)
+    if manifest is None:
+        return ImageFacts((), {}, {})
+    annotations = {k: str(v) for k, v in (manifest.get("annotations") or {}).items()}
+    if isinstance(manifest.get("manifests"), list):  # an index / manifest list
+        platforms = []
+        child_digest = None
+        for entry in manifest["manifests"]:
+            platform = entry.get("platform") or {}
+            os_name, arch = platform.get("os"), platform.get("architecture")
+            if not os_name or not arch or "unknown" in (os_name, arch):
+                continue  # buildx attestation manifests
+            variant = f"/{platform['variant']}" if platform.get("variant") else ""
+            platforms.append(f"{os_name}/{arch}{variant}")
+            child_digest = child_digest or entry.get("digest")
+        labels: dict[str, str] = {}
+        if child_digest:
+            child = _manifest(ecr, image.account, image.repository, child_digest) or {}
+            annotations = {**{k: str(v) for k, v in (child.get("annotations") or {}).items()}, **annotations}
+            config = _config_blob(ecr, image.account, image.repository, (child.get("config") or {}).get("digest", ""))
+            labels = _labels(config)
+        return ImageFacts(tuple(platforms), labels, annotations)
+    config_digest = (manifest.get("config") or {}).get("digest")
+    config = _config_blob(ecr, image.account, image.repository, config_digest) if config_digest else None
+    platforms_found: tuple[str, ...] = ()
+    if config and config.get("architecture"):
+        platforms_found = (f"{config.get('os', 'linux')}/{config['architecture']}",)
+    return ImageFacts(platforms_found, _labels(config), annotations)
+
+
+def _labels(config: dict[str, Any] | None) -> dict[str, str]:
+    labels = ((config or {}).get("config") or {}).get("Labels")  # null when no label is set
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}

@@ -47,3 +47,17 @@ def reset() -> None:
     aws.reset_clients()
     deployments.clear_cache()
     targets.clear_cache()
+
+
+def hook_runner():  # type: ignore[no-untyped-def]
+    """The hook of this function's stage (PUSHDEPLOY_HOOK_STAGE, set per function by the template)."""
+    import os
+
+    from pushdeploy.appspec import HOOK_STAGES
+    from pushdeploy.errors import ConfigurationError
+    from pushdeploy.hooks import HookRunner
+
+    stage = os.environ.get("PUSHDEPLOY_HOOK_STAGE", "")
+    if stage not in HOOK_STAGES:
+        raise ConfigurationError(f"PUSHDEPLOY_HOOK_STAGE is {stage!r}, expected one of {HOOK_STAGES}")
+    return HookRunner(stage, ledger(), catalog)  # type: ignore[arg-type]

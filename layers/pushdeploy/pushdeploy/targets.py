@@ -69,7 +69,8 @@ class BeforeAllowTrafficChecks(_Strict):
 class AfterAllowTrafficChecks(_Strict):
     bake_seconds: Annotated[int, Field(ge=0, le=840)] = 120
     max_5xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
-    max_p99_latency_ms: Annotated[int, Field(gt=0)] = 2000
+    max_latency_ms: Annotated[int, Field(gt=0)] = 2000
+    latency_statistic: Literal["p99", "p95", "p90", "p50", "Maximum", "Average"] = "p99"
 
 
 class Checks(_Strict):
@@ -134,6 +135,8 @@ class TargetConfigError:
     field: str
     reason: str
     source: str
+    application: str | None = None
+    deployment_group: str | None = None
 
     def __str__(self) -> str:
         return f"target {self.target!r}: {self.field}: {self.reason}"
@@ -182,7 +185,15 @@ def parse_target(document: Any, *, default_name: str, source: str = "") -> Targe
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(document)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        return TargetConfigError(name, where, first["msg"] + more, source)
+        application, group = document.get("application"), document.get("deployment_group")
+        return TargetConfigError(
+            name,
+            where,
+            first["msg"] + more,
+            source,
+            application if isinstance(application, str) else None,
+            group if isinstance(group, str) else None,
+        )
 
 
 def build_catalog(documents: dict[str, Any], *, prefix: str = "") -> TargetCatalog:

@@ -1,0 +1,106 @@
+"""Lifecycle-hook checks: one module per stage, each a function ``run(ctx) -> list[CheckResult]``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+from pushdeploy import aws, clock
+from pushdeploy.deployments import DeploymentGroup
+from pushdeploy.targets import Target
+
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One piece of evidence: what was measured against which limit, and what it means."""
+
+    name: str
+    passed: bool
+    message: str
+    value: Any = None
+    limit: Any = None
+    severity: Severity = "error"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+class BudgetExhausted(Exception):
+    """The hook's time budget ran out before a check could conclude."""
+
+
+@dataclass
+class Budget:
+    """A deadline on the (possibly virtual) clock, shared by every check of one hook invocation."""
+
+    deadline: datetime
+
+    @classmethod
+    def seconds(cls, seconds: float) -> Budget:
+        return cls(clock.now() + timedelta(seconds=max(0.0, seconds)))
+
+    def remaining(self) -> float:
+        return (self.deadline - clock.now()).total_seconds()
+
+    def limited_to(self, seconds: float) -> Budget:
+        return Budget(min(self.deadline, clock.now() + timedelta(seconds=seconds)))
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` or until the deadline, whichever is first; raise when nothing is left."""
+        left = self.remaining()
+        if left <= 0:
+            raise BudgetExhausted("time budget exhausted")
+        clock.sleep(min(seconds, left))
+
+
+@dataclass
+class HookContext:
+    """What every check of a hook may look at. AWS reads are lazy and cached for the invocation."""
+
+    stage: str
+    target: Target
+    group: DeploymentGroup
+    deployment: dict[str, Any]
+    task_definition_arn: str
+    container_name: str
+    container_port: int
+    budget: Budget
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def task_definition(self) -> dict[str, Any]:
+        described = aws.client("ecs").describe_task_definition(taskDefinition=self.task_definition_arn)
+        return dict(described["taskDefinition"])
+
+    def service(self) -> dict[str, Any]:
+        response = aws.client("ecs").describe_services(cluster=self.group.cluster, services=[self.group.service])
+        services = response.get("services") or []
+        if not services:
+            raise LookupError(f"ECS service {self.group.service} in cluster {self.group.cluster} not found")
+        return dict(services[0])
+
+    def replacement_task_set(self) -> dict[str, Any] | None:
+        """The task set CodeDeploy created for this deployment's task definition (not the PRIMARY one)."""
+        task_sets = self.service().get("taskSets") or []
+        ours = [ts for ts in task_sets if ts.get("taskDefinition") == self.task_definition_arn]
+        non_primary = [ts for ts in ours if ts.get("status") != "PRIMARY"]
+        chosen = (non_primary or ours or [None])[0]
+        return dict(chosen) if chosen else None
+
+    @property
+    def deployment_started_at(self) -> datetime:
+        created = self.deployment.get("createTime")
+        if isinstance(created, datetime):
+            return created
+        if isinstance(created, str):
+            return clock.parse(created)
+        return clock.now()
+
+    @property
+    def watched_alarms(self) -> list[str]:
+        configured = self.target.rollback.alarms
+        return list(configured) if configured is not None else list(self.group.alarms)

@@ -1,0 +1,59 @@
+"""BeforeAllowTraffic: every target registered in the replacement target group is healthy."""
+
+from __future__ import annotations
+
+from pushdeploy import aws
+from pushdeploy.checks import CheckResult, HookContext
+
+POLL_SECONDS = 5.0
+
+
+def replacement_target_group_arn(ctx: HookContext) -> str | None:
+    task_set = ctx.replacement_task_set()
+    for lb in (task_set or {}).get("loadBalancers", []):
+        if lb.get("targetGroupArn"):
+            return str(lb["targetGroupArn"])
+    return None
+
+
+def run(ctx: HookContext) -> list[CheckResult]:
+    budget = ctx.budget.limited_to(ctx.target.checks.before_allow_traffic.timeout_seconds)
+    task_set = ctx.replacement_task_set()
+    if task_set is None:
+        return [CheckResult("replacement-healthy", False, f"no task set runs {ctx.task_definition_arn}")]
+    tg_arn = replacement_target_group_arn(ctx)
+    if tg_arn is None:
+        return [CheckResult("replacement-healthy", False, f"task set {task_set.get('id')} has no target group")]
+    desired = int(task_set.get("computedDesiredCount", 0))
+    elb = aws.client("elbv2")
+    while True:
+        descriptions = elb.describe_target_health(TargetGroupArn=tg_arn).get("TargetHealthDescriptions", [])
+        states = [(d["Target"]["Id"], d.get("TargetHealth", {})) for d in descriptions]
+        healthy = [t for t, h in states if h.get("State") == "healthy"]
+        unhealthy = [
+            f"{t}: {h.get('State')} ({h.get('Reason') or h.get('Description') or 'no reason'})"
+            for t, h in states
+            if h.get("State") != "healthy"
+        ]
+        if healthy and not unhealthy and len(healthy) >= desired:
+            return [
+                CheckResult(
+                    "replacement-healthy",
+                    True,
+                    f"{len(healthy)} of {len(states)} targets healthy in {tg_arn.split(':')[-1]}",
+                    value=len(healthy),
+                    limit=desired,
+                )
+            ]
+        if budget.remaining() <= 0:
+            detail = "; ".join(unhealthy) or f"{len(healthy)} healthy, {desired} wanted"
+            return [
+                CheckResult(
+                    "replacement-healthy",
+                    False,
+                    f"replacement target group not healthy: {detail}",
+                    value=len(healthy),
+                    limit=desired,
+                )
+            ]
+        budget.wait(POLL_SECONDS)
