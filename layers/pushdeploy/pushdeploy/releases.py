@@ -117,7 +117,8 @@ class Starter:
 
     def _busy(self, target: Target, release: Release, busy: DeploymentBusy, order_key: str) -> Result:
         active = busy.active_deployment_id
-        if target.on_busy == "reject":
+        policy = target.on_busy if release.trigger == "push" else "queue-latest"  # reverts are never dropped
+        if policy == "reject":
             reason = f"deployment group is busy with {active}; on_busy=reject"
             self.ledger.update_release(
                 target.name, release.release_id, status="REJECTED", reason=reason, finished_at=clock.iso()
@@ -132,7 +133,7 @@ class Starter:
             )
             return Result("rejected", reason, target.name, release.release_id, active)
         stopped_note = ""
-        if target.on_busy == "supersede" and active:
+        if policy == "supersede" and active:
             status = deployments.stop_with_rollback(active, f"superseded by {release.digest}")
             stopped_note = f"; stopped {active} with rollback ({status})"
             logger.info(

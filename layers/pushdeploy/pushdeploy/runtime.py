@@ -41,7 +41,7 @@ def reset() -> None:
     from pushdeploy import aws, deployments, targets
     from pushdeploy.settings import reset_settings
 
-    for cached in (ledger, starter, deployer):
+    for cached in (ledger, starter, deployer, notifier, lifecycle, alarm_responder):
         cached.cache_clear()
     reset_settings()
     aws.reset_clients()
@@ -61,3 +61,26 @@ def hook_runner():  # type: ignore[no-untyped-def]
     if stage not in HOOK_STAGES:
         raise ConfigurationError(f"PUSHDEPLOY_HOOK_STAGE is {stage!r}, expected one of {HOOK_STAGES}")
     return HookRunner(stage, ledger(), catalog)  # type: ignore[arg-type]
+
+
+@cache
+def notifier():  # type: ignore[no-untyped-def]
+    import os
+
+    from pushdeploy.notify import Notifier
+
+    return Notifier(settings().notification_topic_arn, os.environ.get("PUSHDEPLOY_SLACK_SECRET_ARN") or None)
+
+
+@cache
+def lifecycle():  # type: ignore[no-untyped-def]
+    from pushdeploy.lifecycle import Lifecycle
+
+    return Lifecycle(ledger(), starter(), notifier())
+
+
+@cache
+def alarm_responder():  # type: ignore[no-untyped-def]
+    from pushdeploy.alarms import AlarmResponder
+
+    return AlarmResponder(ledger(), lifecycle())

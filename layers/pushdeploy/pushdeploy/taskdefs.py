@@ -93,3 +93,31 @@ def revision_of(task_definition_arn: str) -> int:
         return int(task_definition_arn.rsplit(":", 1)[-1])
     except ValueError:
         return 0
+
+
+def prune(family: str, *, keep: int, protected: set[str]) -> list[str]:
+    """Deregister ACTIVE revisions of ``family`` beyond the newest ``keep``, never a protected one.
+
+    Protected: the known-good revision (the rollback target), the revisions tasks run, the candidate's and
+    any in-flight release's. Returns what was deregistered.
+    """
+    ecs = aws.client("ecs")
+    arns: list[str] = []
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"familyPrefix": family, "status": "ACTIVE", "sort": "DESC"}
+        if token:
+            kwargs["nextToken"] = token
+        page = ecs.list_task_definitions(**kwargs)
+        arns.extend(a for a in page.get("taskDefinitionArns", []) if family_of(a) == family)
+        token = page.get("nextToken")
+        if not token:
+            break
+    arns.sort(key=revision_of, reverse=True)
+    removed = []
+    for arn in arns[keep:]:
+        if arn in protected:
+            continue
+        ecs.deregister_task_definition(taskDefinition=arn)
+        removed.append(arn)
+    return removed

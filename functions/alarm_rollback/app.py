@@ -1,0 +1,15 @@
+"""Alarm rollback: a watched alarm in ALARM stops the active deployment or reverts to the known-good release."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pushdeploy import runtime
+from pushdeploy.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results = runtime.alarm_responder().handle(event, runtime.catalog())
+    return {"results": [result.as_dict() for result in results]}

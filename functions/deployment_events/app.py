@@ -1,0 +1,16 @@
+"""Deployment events: CodeDeploy state changes (and a scheduled sweep) -> ledger, known-good, notify, queue, prune."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pushdeploy import runtime
+from pushdeploy.lifecycle import handle_event
+from pushdeploy.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.deploymentId || id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results = handle_event(runtime.lifecycle(), event, runtime.catalog())
+    return {"results": [result.as_dict() for result in results]}
