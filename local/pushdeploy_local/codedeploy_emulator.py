@@ -211,7 +211,13 @@ class CodeDeployEmulator:
     ) -> dict[str, Any]:
         return {
             "deploymentId": self._create(
-                applicationName, deploymentGroupName or "", revision, deploymentConfigName, description, creator="user"
+                applicationName,
+                deploymentGroupName or "",
+                revision,
+                deploymentConfigName,
+                description,
+                creator="user",
+                extra=kwargs,
             )["deploymentId"]
         }
 
@@ -225,7 +231,9 @@ class CodeDeployEmulator:
         *,
         creator: str,
         rollback_of: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        extra = extra or {}
         with self.lock:
             self.calls.append("CreateDeployment")
             group = self._group("CreateDeployment", application, group_name)
@@ -285,6 +293,8 @@ class CodeDeployEmulator:
                 "sequence": next(self._sequence),
                 "lifecycleEvents": [{"lifecycleEventName": e, "status": "Pending"} for e in LIFECYCLE_EVENTS],
             }
+            if extra.get("overrideAlarmConfiguration"):
+                deployment["overrideAlarmConfiguration"] = copy.deepcopy(extra["overrideAlarmConfiguration"])
             if rollback_of is not None:
                 deployment["rollbackInfo"] = {
                     "rollbackTriggeringDeploymentId": rollback_of["deploymentId"],

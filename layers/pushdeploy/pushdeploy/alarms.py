@@ -129,7 +129,7 @@ class AlarmResponder:
                     deployment_id=deployment_id,
                 )
             started = info.get("createTime")
-            if isinstance(started, datetime) and alarm.changed_at < started:
+            if isinstance(started, datetime) and alarm.changed_at <= started:
                 reason = (
                     f"{why}; ignored: the alarm was already in ALARM at {clock.iso(alarm.changed_at)}, before "
                     f"deployment {deployment_id} started at {clock.iso(started)} (it must not block a fix)"

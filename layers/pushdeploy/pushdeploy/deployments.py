@@ -87,7 +87,13 @@ def clear_cache() -> None:
 
 
 def create_deployment(
-    application: str, group: str, revision: dict[str, Any], *, config_name: str | None, description: str
+    application: str,
+    group: str,
+    revision: dict[str, Any],
+    *,
+    config_name: str | None,
+    description: str,
+    ignore_alarms: bool = False,
 ) -> str:
     """Start a deployment; :class:`DeploymentBusy` when the group already has an active one."""
     kwargs: dict[str, Any] = {
@@ -98,6 +104,8 @@ def create_deployment(
     }
     if config_name:
         kwargs["deploymentConfigName"] = config_name
+    if ignore_alarms:  # a revert must not be blocked by the very alarm that asked for it
+        kwargs["overrideAlarmConfiguration"] = {"enabled": False, "alarms": []}
     try:
         return str(aws.client("codedeploy").create_deployment(**kwargs)["deploymentId"])
     except Exception as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "pushdeploy"
 METRICS_NAMESPACE = "pushdeploy"
@@ -16,13 +16,10 @@ __all__ = ["MetricUnit", "count", "logger", "measure_ms", "metrics", "tracer"]
 
 
 def count(name: str, **dimensions: str) -> None:
-    """Emit one business-event metric (EMF), optionally with dimensions."""
-    if not dimensions:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-        return
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as metric:
-        for key, value in dimensions.items():
-            metric.add_dimension(name=key, value=value)
+    """Emit one business-event metric (EMF), flushed with the invocation's other metrics."""
+    for key, value in dimensions.items():
+        metrics.add_dimension(name=key, value=value)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def measure_ms(name: str, value: float) -> None:

@@ -85,6 +85,7 @@ class Starter:
                 appspec.revision(),
                 config_name=config,
                 description=description,
+                ignore_alarms=release.trigger == "revert",
             )
         except DeploymentBusy as busy:
             if registered_here:

@@ -25,7 +25,7 @@ def alarms_in_alarm(names: list[str], since: datetime) -> tuple[list[dict[str, A
     stale: list[dict[str, Any]] = []
     for alarm in firing:
         changed = alarm.get("StateUpdatedTimestamp")
-        (stale if isinstance(changed, datetime) and changed < since else fresh).append(alarm)
+        (stale if isinstance(changed, datetime) and changed <= since else fresh).append(alarm)
     return fresh, stale
 
 

@@ -1,0 +1,126 @@
+"""The local rehearsal through its CLI: every built-in scenario passes, and the report says why."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+OUTCOMES = {
+    "deployed",
+    "queued",
+    "superseded",
+    "rejected",
+    "duplicate",
+    "ignored",
+    "quarantined",
+    "rollback-started",
+    "revert-started",
+    "recorded",
+    "failed",
+}
+HOOKS = {"BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"}
+
+
+def rehearse(tmp_path: Path, *args: str) -> tuple[int, str, list[dict[str, Any]]]:
+    report = tmp_path / "report.json"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pushdeploy_local.cli", "rehearse", "--report", str(report), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    reports = json.loads(report.read_text()) if report.exists() else []
+    return done.returncode, done.stdout + done.stderr, reports
+
+
+@pytest.fixture(scope="module")
+def built_in_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, list[dict[str, Any]]]:
+    return rehearse(tmp_path_factory.mktemp("rehearsal"))
+
+
+def test_every_built_in_scenario_passes(built_in_run):
+    code, output, reports = built_in_run
+
+    assert code == 0, output
+    names = {r["scenario"] for r in reports}
+    assert names >= {
+        "happy-canary",
+        "failing-smoke",
+        "crashing-tasks",
+        "erroring-in-production",
+        "alarm-during-canary",
+        "alarm-after-success",
+        "duplicates-and-tags",
+        "busy-queue-latest",
+        "busy-supersede",
+        "busy-reject",
+    }
+    assert all(r["passed"] for r in reports)
+    assert "10 passed, 0 failed" in output
+
+
+def test_the_report_has_the_documented_fields(built_in_run):
+    _, _, reports = built_in_run
+
+    for report in reports:
+        assert set(report) >= {"scenario", "passed", "events", "deployments", "production"}
+        assert set(report["production"]) == {"tag", "image"}
+        for event in report["events"]:
+            assert set(event) >= {"detail_type", "function", "outcome", "reason"}
+            assert set(event["outcome"].split(",")) <= OUTCOMES, event
+        for deployment in report["deployments"]:
+            assert set(deployment) >= {"id", "target", "tag", "image", "creator", "trigger", "status", "hooks", "error"}
+            assert deployment["status"] in {"Succeeded", "Failed", "Stopped"}
+            assert set(deployment["hooks"]) == HOOKS
+            assert set(deployment["hooks"].values()) <= {"Succeeded", "Failed", "Skipped"}
+
+
+def test_the_report_explains_each_ending(built_in_run):
+    _, output, reports = built_in_run
+    by_name = {r["scenario"]: r for r in reports}
+
+    smoke = by_name["failing-smoke"]["deployments"][0]
+    assert smoke["hooks"]["AfterAllowTestTraffic"] == "Failed" and "AfterAllowTestTraffic" in smoke["error"]
+    assert by_name["failing-smoke"]["deployments"][1]["creator"] == "codeDeployRollback"
+    crash = by_name["crashing-tasks"]["deployments"][0]
+    assert crash["hooks"]["AfterInstall"] == "Failed" and "Essential container in task exited" in crash["error"]
+    revert = by_name["alarm-after-success"]["deployments"][1]
+    assert revert["trigger"] == "revert" and revert["tag"] == "v1.0.0"
+    assert by_name["alarm-after-success"]["production"]["tag"] == "v1.0.0"
+    assert "production: original 90% / replacement 10%" in output
+
+
+def test_a_user_scenario_file_with_a_wrong_expectation_fails(tmp_path):
+    event = json.loads((ROOT / "events" / "ecr-image-action-push.json").read_text())
+    (tmp_path / "push.json").write_text(json.dumps(event))  # another repository: ignored with a reason
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\nsteps:\n  - event: push.json\n  - push: {tag: feature-x, app: healthy}\n  - until: idle\n"
+        "expect: {production_tag: v9.9.9}\n"
+    )
+
+    code, output, reports = rehearse(tmp_path, "--scenario", str(tmp_path / "mine.yaml"))
+
+    assert code == 1
+    [report] = reports
+    assert report["passed"] is False
+    assert "production serves 'v1.0.0', expected 'v9.9.9'" in output
+    assert [e["outcome"] for e in report["events"]] == ["ignored", "ignored"]
+    assert "no target deploys repository 'my-repository-name'" in report["events"][0]["reason"]
+    assert "matches no target's tag_pattern" in report["events"][1]["reason"]
+
+
+def test_an_unknown_scenario_is_a_usage_error(tmp_path):
+    code, output, _ = rehearse(tmp_path, "--scenario", "no-such-scenario")
+
+    assert code == 2 and "no scenario file or built-in scenario named 'no-such-scenario'" in output
