@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # The Lambda runtime is python3.13: use a 3.13 interpreter when the machine has one (pyenv included).
-PY313 := $(shell command -v python3.13 2>/dev/null || ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 2>/dev/null | tail -1)
+PY313 := $(shell for p in $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 2>/dev/null) $$(command -v python3.13); do "$$p" -c '' 2>/dev/null && echo "$$p" && break; done)
 PYTHON ?= $(if $(PY313),$(PY313),python3)
 VENV := .venv
 SAM_VENV := .venv-sam
