@@ -13,7 +13,7 @@ from typing import Any
 from pushdeploy import clock, deployments, taskdefs
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.images import parse_image_uri
-from pushdeploy.ledger import Ledger, Release, new_release_id
+from pushdeploy.ledger import KnownGood, Ledger, Release, Trigger, new_release_id
 from pushdeploy.notify import Notifier, commit_labels
 from pushdeploy.observability import count, logger
 from pushdeploy.releases import Result, Starter
@@ -259,9 +259,18 @@ class Lifecycle:
         return candidate.release_id if candidate else None
 
     # -- reverting to the known-good release -------------------------------------------------------------------
-    def revert(self, target: Target, *, bad: Release, reason: str, trigger_alarm: str | None = None) -> Result:
-        """Deploy KNOWN_GOOD's task definition (fast config; hooks still run) and quarantine ``bad``'s digest."""
-        known_good = self.ledger.known_good(target.name)
+    def revert(
+        self,
+        target: Target,
+        *,
+        bad: Release,
+        reason: str,
+        trigger_alarm: str | None = None,
+        to: KnownGood | None = None,
+        trigger: Trigger = "revert",
+    ) -> Result:
+        """Deploy KNOWN_GOOD's (or ``to``'s) task definition (fast config; hooks still run); quarantine ``bad``."""
+        known_good = to or self.ledger.known_good(target.name)
         self.ledger.quarantine(target.name, bad.digest, reason=reason, release_id=bad.release_id)
         self.ledger.clear_candidate(target.name, bad.release_id)
         if known_good is None or known_good.release_id == bad.release_id:
@@ -275,7 +284,7 @@ class Lifecycle:
             release_id=new_release_id(known_good.digest),
             digest=known_good.digest,
             image_uri=known_good.image_uri,
-            trigger="revert",
+            trigger=trigger,
             status="RECEIVED",
             created_at=now,
             updated_at=now,

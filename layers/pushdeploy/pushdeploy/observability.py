@@ -16,10 +16,18 @@ __all__ = ["MetricUnit", "count", "logger", "measure_ms", "metrics", "tracer"]
 
 
 def count(name: str, **dimensions: str) -> None:
-    """Emit one business-event metric (EMF), flushed with the invocation's other metrics."""
-    for key, value in dimensions.items():
-        metrics.add_dimension(name=key, value=value)
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    """Emit one business-event metric (EMF). With dimensions it is written at once, on its own."""
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        return
+    from aws_lambda_powertools.metrics import single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as metric:
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)
 
 
 def measure_ms(name: str, value: float) -> None:

@@ -85,7 +85,7 @@ class Starter:
                 appspec.revision(),
                 config_name=config,
                 description=description,
-                ignore_alarms=release.trigger == "revert",
+                ignore_alarms=release.trigger in ("revert", "manual") and task_definition_arn is not None,
             )
         except DeploymentBusy as busy:
             if registered_here:

@@ -1,0 +1,294 @@
+"""The operator CLI against moto and the CodeDeploy emulator, in both output modes, error paths included."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from pushdeploy import aws
+from pushdeploy.runtime import ledger
+from pushdeploy_local.cli import main
+from pushdeploy_local.registry import publish_image
+
+from tests.conftest import load_event, load_handler, push_event
+
+TARGET = "sample-app-prod"
+REPO = "my-repository-name"
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()  # what the handlers printed before (their EMF metrics) is not the CLI's answer
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def json_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    code, out, _ = cli(capsys, *args, "--output", "json")
+    return code, json.loads(out)
+
+
+def ship(world: Any, codedeploy: Any, lambda_context: Any, tag: str, digest: str) -> str:
+    """A push that succeeds, with its task set made PRIMARY (what CodeDeploy's End leaves behind)."""
+    [result] = load_handler("deployer").lambda_handler(
+        push_event(tag=tag, digest=digest, event_id=f"e-{tag}"), lambda_context
+    )["results"]
+    deployment_id = str(result["deployment_id"])
+    release = ledger().release_by_deployment(deployment_id)
+    assert release is not None
+    ecs = aws.client("ecs")
+    task_set = ecs.create_task_set(
+        cluster="sample-cluster",
+        service="sample-app",
+        taskDefinition=release.task_definition_arn,
+        launchType="FARGATE",
+        scale={"value": 100, "unit": "PERCENT"},
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": world.subnets, "securityGroups": [world.security_group]}
+        },
+    )["taskSet"]
+    ecs.update_service_primary_task_set(
+        cluster="sample-cluster", service="sample-app", primaryTaskSet=task_set["taskSetArn"]
+    )
+    codedeploy.finish(deployment_id, "Succeeded")
+    event = load_event("codedeploy-deployment-state-change.json")
+    event["detail"].update(
+        deploymentId=deployment_id, state="SUCCESS", application="sample-app", deploymentGroup="sample-app-prod"
+    )
+    load_handler("deployment_events").lambda_handler(event, lambda_context)
+    return deployment_id
+
+
+@pytest.fixture
+def live(world: Any, codedeploy: Any, lambda_context: Any) -> dict[str, str]:
+    """v1.0.0 is known good; v1.1.0 serves production inside its watch window."""
+    first = ship(world, codedeploy, lambda_context, "v1.0.0", "sha256:" + "1" * 64)
+    release = ledger().release_by_deployment(first)
+    assert release is not None
+    ledger().set_known_good(release)
+    second = ship(world, codedeploy, lambda_context, "v1.1.0", "sha256:" + "2" * 64)
+    return {"first": first, "second": second}
+
+
+# -- targets ----------------------------------------------------------------------------------------------------
+def targets_file(tmp_path: Any, world: Any, **changes: Any) -> str:
+    document = {**world.target_document(), "name": "checkout-prod", **changes}
+    path = tmp_path / "targets.yaml"
+    path.write_text(json.dumps({"targets": [document]}))
+    return str(path)
+
+
+def test_targets_validate_names_target_field_and_reason(world, capsys, tmp_path):
+    good = targets_file(tmp_path, world)
+    assert cli(capsys, "targets", "validate", good)[0] == 0
+
+    bad = targets_file(tmp_path, world, container_port=70000)
+    code, out, _ = cli(capsys, "targets", "validate", bad)
+    assert code == 2
+    assert "checkout-prod" in out and "container_port" in out and "less than or equal to 65535" in out
+    code, payload = json_cli(capsys, "targets", "validate", bad)
+    assert code == 2 and payload == [
+        {
+            "target": "checkout-prod",
+            "valid": False,
+            "problem": "container_port: Input should be less than or equal to 65535",
+        }
+    ]
+
+
+def test_targets_apply_dry_run_then_apply_then_list(world, capsys, tmp_path):
+    path = targets_file(tmp_path, world)
+
+    code, payload = json_cli(capsys, "targets", "apply", path, "--dry-run")
+    assert code == 0 and payload[0]["change"] == "create"
+    assert "checkout-prod" not in cli(capsys, "targets", "list")[1]
+
+    code, payload = json_cli(capsys, "targets", "apply", path)
+    assert payload[0]["change"] == "created"
+    code, payload = json_cli(capsys, "targets", "apply", path)
+    assert payload[0]["change"] == "unchanged"
+    code, out, _ = cli(capsys, "targets", "list")
+    assert code == 0 and "checkout-prod" in out and "sample-app-prod" in out
+
+
+def test_targets_apply_refuses_an_invalid_file(world, capsys, tmp_path):
+    code, _, err = cli(capsys, "targets", "apply", targets_file(tmp_path, world, on_busy="later"))
+
+    assert code == 2 and "nothing applied" in err and "on_busy" in err
+
+
+# -- status and history -------------------------------------------------------------------------------------------
+def test_status_shows_production_known_good_pending_and_quarantine(world, codedeploy, lambda_context, capsys, live):
+    load_handler("deployer").lambda_handler(
+        push_event(tag="v1.2.0", digest="sha256:" + "3" * 64, event_id="e3"), lambda_context
+    )
+    load_handler("deployer").lambda_handler(
+        push_event(tag="v1.3.0", digest="sha256:" + "4" * 64, event_id="e4", time="2030-01-01T00:00:00Z"),
+        lambda_context,
+    )
+    ledger().quarantine(TARGET, "sha256:" + "9" * 64, reason="test", release_id=None)
+
+    code, [status] = json_cli(capsys, "status", TARGET)
+
+    assert code == 0
+    assert status["production"]["tag"] == "v1.1.0" and status["production"]["digest"] == "sha256:" + "2" * 64
+    assert status["known_good"]["tag"] == "v1.0.0"
+    assert status["active"]["tag"] == "v1.2.0" and status["active"]["status"] == "Created"
+    assert status["active"]["traffic"].startswith("sample-app-blue 100%")
+    assert status["pending"]["tag"] == "v1.3.0"
+    assert status["quarantined"] == ["sha256:" + "9" * 64]
+    code, out, _ = cli(capsys, "status")
+    assert code == 0 and "v1.1.0" in out and "v1.3.0" in out
+
+
+def test_history_lists_releases_newest_first(world, codedeploy, lambda_context, capsys, live):
+    code, payload = json_cli(capsys, "history", TARGET)
+
+    assert code == 0
+    assert [r["tag"] for r in payload] == ["v1.1.0", "v1.0.0"]
+    assert payload[0]["status"] == "SUCCEEDED" and payload[0]["trigger"] == "push"
+    code, out, _ = cli(capsys, "history", TARGET, "--limit", "1")
+    assert "v1.1.0" in out and "v1.0.0" not in out
+
+
+def test_unknown_target_is_not_found_in_both_modes(world, capsys):
+    code, _, err = cli(capsys, "history", "nope")
+    assert code == 3 and "unknown target 'nope'" in err
+    code, payload = json_cli(capsys, "status", "nope")
+    assert code == 3 and payload["code"] == 3
+
+
+def test_throttling_is_retried(world, codedeploy, lambda_context, capsys, live):
+    ecs = aws.client("ecs")
+    throttled = {"left": 2}
+
+    def throttle(**kwargs: Any) -> Any:
+        if throttled["left"]:
+            throttled["left"] -= 1
+            return {"status": 400, "headers": {}, "body": b""} and _throttled_response()
+        return None
+
+    ecs.meta.events.register("before-send.ecs.DescribeServices", throttle)
+
+    code, [status] = json_cli(capsys, "status", TARGET)
+
+    assert code == 0 and status["production"]["tag"] == "v1.1.0"
+    assert throttled["left"] == 0
+
+
+def _throttled_response() -> Any:
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **kwargs: Any) -> Any:
+            yield b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+
+    return AWSResponse("https://ecs", 400, {"x-amzn-requestid": "t"}, Raw())
+
+
+# -- deploy ----------------------------------------------------------------------------------------------------------
+def test_deploy_by_tag_goes_through_the_push_path(world, codedeploy, capsys):
+    image = publish_image(aws.client("ecr"), REPO, "v2.0.0", as_index=True)
+
+    code, payload = json_cli(capsys, "deploy", TARGET, "--tag", "v2.0.0")
+    assert code == 0 and payload["outcome"] == "deployed"
+    release = ledger().release_by_deployment(payload["deployment_id"])
+    assert release is not None and release.digest == image.digest and release.tag == "v2.0.0"
+
+    code, payload = json_cli(capsys, "deploy", TARGET, "--digest", image.digest)
+    assert code == 1 and payload["outcome"] == "duplicate"
+
+
+def test_deploy_error_paths(world, codedeploy, capsys):
+    code, _, err = cli(capsys, "deploy", TARGET, "--tag", "v9.9.9")
+    assert code == 3 and "no image tagged 'v9.9.9'" in err
+    code, _, err = cli(capsys, "deploy", TARGET, "--digest", "latest")
+    assert code == 2 and "is not a digest" in err
+
+    ledger().quarantine(TARGET, "sha256:" + "b" * 64, reason="rolled back", release_id=None)
+    code, payload = json_cli(capsys, "deploy", TARGET, "--digest", "sha256:" + "b" * 64)
+    assert code == 1 and payload["outcome"] == "quarantined"
+    code, payload = json_cli(capsys, "deploy", TARGET, "--digest", "sha256:" + "b" * 64, "--force")
+    assert code == 0 and payload["outcome"] == "deployed"
+
+
+def test_deploy_wait_reports_a_rollback_as_failure(world, codedeploy, capsys):
+    def stop_it() -> None:
+        active = [d for d in codedeploy.deployments.values() if d["status"] == "Created"]
+        codedeploy.finish(
+            active[0]["deploymentId"],
+            "Stopped",
+            error_code="ALARM_ACTIVE",
+            message="One or more alarms have been activated",
+            rollback=True,
+        )
+
+    threading.Timer(0.3, stop_it).start()
+
+    code, out, _ = cli(
+        capsys, "deploy", TARGET, "--digest", "sha256:" + "c" * 64, "--wait", "--poll", "0.1", "--timeout", "10"
+    )
+
+    assert code == 1
+    assert "Stopped" in out and "rolled back by d-" in out and "Succeeded" not in out
+
+
+def test_deploy_wait_reports_success_and_times_out(world, codedeploy, capsys):
+    threading.Timer(0.3, lambda: codedeploy.finish(next(iter(codedeploy.deployments)), "Succeeded")).start()
+    code, out, _ = cli(capsys, "deploy", TARGET, "--digest", "sha256:" + "c" * 64, "--wait", "--poll", "0.1")
+    assert code == 0 and "Succeeded" in out
+
+    code, payload = json_cli(
+        capsys, "deploy", TARGET, "--digest", "sha256:" + "d" * 64, "--wait", "--poll", "0.1", "--timeout", "0.3"
+    )
+    assert code == 4
+    assert payload["outcome"] == "deployed" and payload["final"]["timed_out"] is True
+
+
+# -- rollback and release --------------------------------------------------------------------------------------------
+def test_rollback_stops_an_active_deployment(world, codedeploy, capsys, live, lambda_context):
+    [result] = load_handler("deployer").lambda_handler(
+        push_event(tag="v1.2.0", digest="sha256:" + "3" * 64, event_id="e3"), lambda_context
+    )["results"]
+
+    code, payload = json_cli(capsys, "rollback", TARGET, "--yes")
+
+    assert code == 0 and payload["outcome"] == "rollback-started"
+    assert codedeploy.deployments[result["deployment_id"]]["status"] == "Stopped"
+    assert ledger().is_quarantined(TARGET, "sha256:" + "3" * 64)
+
+
+def test_rollback_without_an_active_deployment_deploys_known_good_and_quarantines_live(world, codedeploy, capsys, live):
+    code, payload = json_cli(capsys, "rollback", TARGET, "--yes")
+
+    assert code == 0 and payload["outcome"] == "revert-started"
+    release = ledger().release_by_deployment(payload["deployment_id"])
+    assert release is not None and release.tag == "v1.0.0" and release.trigger == "manual"
+    assert ledger().is_quarantined(TARGET, "sha256:" + "2" * 64)
+
+
+def test_rollback_to_a_named_release(world, codedeploy, capsys, live):
+    code, _, err = cli(capsys, "rollback", TARGET, "--to", "v0.0.1", "--yes")
+    assert code == 3 and "matches 'v0.0.1'" in err
+
+    code, payload = json_cli(capsys, "rollback", TARGET, "--to", "v1.0.0", "--yes")
+    assert code == 0 and ledger().release_by_deployment(payload["deployment_id"]).digest == "sha256:" + "1" * 64
+
+
+def test_rollback_needs_known_good_and_confirmation(world, codedeploy, capsys):
+    code, _, err = cli(capsys, "rollback", TARGET)
+    assert code == 2 and "not confirmed" in err
+    code, _, err = cli(capsys, "rollback", TARGET, "--yes")
+    assert code == 3 and "no known-good release" in err
+
+
+def test_release_lifts_a_quarantine(world, capsys):
+    ledger().quarantine(TARGET, "sha256:" + "e" * 64, reason="test", release_id=None)
+
+    code, payload = json_cli(capsys, "release", TARGET, "sha256:" + "e" * 64)
+    assert code == 0 and payload["released"] is True
+    assert not ledger().is_quarantined(TARGET, "sha256:" + "e" * 64)
+    code, _, err = cli(capsys, "release", TARGET, "sha256:" + "e" * 64)
+    assert code == 3 and "is not quarantined" in err
