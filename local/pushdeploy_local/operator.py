@@ -399,8 +399,14 @@ def rollback(name: str, *, to: str | None) -> Answer:
             chosen.tag,
             chosen.finished_at or chosen.created_at,
         )
-    elif ledger.known_good(target.name) is None:
-        raise OperatorError(f"{target.name} has no known-good release to roll back to (use --to)", NOT_FOUND)
+    else:
+        destination = ledger.known_good(target.name)
+        if destination is None:
+            raise OperatorError(f"{target.name} has no known-good release to roll back to (use --to)", NOT_FOUND)
+    if live["task_definition"] == destination.task_definition_arn or live["digest"] == destination.digest:
+        raise OperatorError(
+            f"{target.name} already serves {destination.tag or destination.digest}: nothing to roll back", BAD_INPUT
+        )
     bad = ledger.get_release(target.name, live["release_id"]) if live["release_id"] else None
     if bad is None:
         now = clock.iso()

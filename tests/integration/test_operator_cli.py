@@ -292,3 +292,10 @@ def test_release_lifts_a_quarantine(world, capsys):
     assert not ledger().is_quarantined(TARGET, "sha256:" + "e" * 64)
     code, _, err = cli(capsys, "release", TARGET, "sha256:" + "e" * 64)
     assert code == 3 and "is not quarantined" in err
+
+
+def test_rollback_refuses_when_production_already_runs_the_destination(world, codedeploy, capsys, live):
+    code, _, err = cli(capsys, "rollback", TARGET, "--to", "v1.1.0", "--yes")
+
+    assert code == 2 and "already serves v1.1.0" in err
+    assert not ledger().is_quarantined(TARGET, "sha256:" + "2" * 64)

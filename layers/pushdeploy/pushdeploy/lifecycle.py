@@ -154,6 +154,14 @@ class Lifecycle:
             return None
         image_uri = self._image_of(undone.previous_task_definition_arn) or undone.image_uri
         image = parse_image_uri(image_uri)
+        restored = next(
+            (
+                r
+                for r in self.ledger.releases(target.name, limit=50)
+                if r.task_definition_arn == undone.previous_task_definition_arn and r.tag
+            ),
+            None,
+        )
         now = clock.iso()
         release = Release(
             target=target.name,
@@ -169,6 +177,7 @@ class Lifecycle:
             task_definition_arn=undone.previous_task_definition_arn,
             rollback_of=undone.release_id,
             reason=f"CodeDeploy rolled back {undone.deployment_id}",
+            tag=restored.tag if restored else None,
         )
         self.ledger.put_release(release)
         self.ledger.update_release(target.name, undone.release_id, rolled_back_by=release.deployment_id)
