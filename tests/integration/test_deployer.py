@@ -293,3 +293,22 @@ def test_a_push_for_two_targets_deploys_both(world, codedeploy, lambda_context):
         ("sample-app-prod", "deployed"),
         ("staging", "deployed"),
     ]
+
+
+def test_a_queued_push_redelivered_after_the_claim_lease_is_still_a_duplicate(world, codedeploy, lambda_context):
+    from datetime import UTC, datetime, timedelta
+
+    from pushdeploy import clock
+
+    _busy_group(codedeploy, lambda_context)
+    queued = push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2")
+    assert deploy(queued, lambda_context)[0]["outcome"] == "queued"
+    moment = datetime.now(UTC) + timedelta(hours=2)  # the active deployment takes a long time
+    clock.use(lambda: moment)
+    try:
+        [again] = deploy(queued, lambda_context)
+    finally:
+        clock.reset()
+
+    assert again["outcome"] == "duplicate"
+    assert [r.tag for r in ledger().releases("sample-app-prod")].count("v1.0.2") == 1

@@ -141,6 +141,8 @@ class Starter:
                 "active deployment superseded", target=target.name, stopped_deployment_id=active, digest=release.digest
             )
         queued, displaced = self.ledger.offer_pending(target.name, release, order_key)
+        if release.trigger == "push":  # handled for good: a redelivered event is a duplicate, however long the wait
+            self.ledger.complete_claim(target.name, release.digest)
         if not queued:
             reason = "a newer push is already waiting for the group"
             self.ledger.update_release(
