@@ -4,7 +4,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pushdeploy import runtime
-from pushdeploy.lifecycle import handle_event
 from pushdeploy.observability import logger, metrics, tracer
 
 
@@ -12,5 +11,7 @@ from pushdeploy.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from pushdeploy.lifecycle import handle_event  # on first use: keeps the cold import small
+
     results = handle_event(runtime.lifecycle(), event, runtime.catalog())
     return {"results": [result.as_dict() for result in results]}

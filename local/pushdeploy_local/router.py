@@ -149,7 +149,9 @@ class EventRouter:
         function = self.functions[function_name]
         module = self._module(function)
         handler = getattr(module, function.handler.split(".", 1)[1])
-        with self._lock:
+        if not function.environment:  # nothing to set: invocations may run concurrently
+            return handler(payload, LambdaContext(function))
+        with self._lock:  # per-function variables (the hook's stage) are process-wide: one at a time
             saved = {k: os.environ.get(k) for k in function.environment}
             os.environ.update(function.environment)
             try:

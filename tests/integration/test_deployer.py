@@ -15,6 +15,7 @@ from tests.conftest import load_event, load_handler, push_event
 
 SAMPLE_DIGEST = load_event("ecr-image-action-push.json")["detail"]["image-digest"]
 OTHER_DIGEST = "sha256:" + "b" * 64
+LATER = "2026-11-22T10:05:00Z"  # pushed after the one that keeps the group busy
 
 
 def deploy(event: dict[str, Any], lambda_context: Any) -> list[dict[str, Any]]:
@@ -214,7 +215,7 @@ def test_busy_registers_no_orphan_task_definition(world, codedeploy, lambda_cont
     ecs = aws.client("ecs")
     before = ecs.list_task_definitions(familyPrefix="sample-app", status="ACTIVE")["taskDefinitionArns"]
 
-    deploy(push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2"), lambda_context)
+    deploy(push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2", time=LATER), lambda_context)
 
     assert ecs.list_task_definitions(familyPrefix="sample-app", status="ACTIVE")["taskDefinitionArns"] == before
 
@@ -223,7 +224,7 @@ def test_supersede_stops_the_active_deployment_with_rollback_and_queues_the_push
     world.put_target({**world.target_document(), "on_busy": "supersede"})
     active = _busy_group(codedeploy, lambda_context)
 
-    [result] = deploy(push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2"), lambda_context)
+    [result] = deploy(push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2", time=LATER), lambda_context)
 
     assert result["outcome"] == "superseded"
     assert codedeploy.deployments[active]["status"] == "Stopped"
@@ -237,7 +238,7 @@ def test_reject_records_and_does_not_deploy(world, codedeploy, lambda_context):
     world.put_target({**world.target_document(), "on_busy": "reject"})
     active = _busy_group(codedeploy, lambda_context)
 
-    [result] = deploy(push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2"), lambda_context)
+    [result] = deploy(push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2", time=LATER), lambda_context)
 
     assert result["outcome"] == "rejected" and active in result["reason"]
     assert codedeploy.deployments[active]["status"] == "Created"
@@ -301,7 +302,7 @@ def test_a_queued_push_redelivered_after_the_claim_lease_is_still_a_duplicate(wo
     from pushdeploy import clock
 
     _busy_group(codedeploy, lambda_context)
-    queued = push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2")
+    queued = push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2", time=LATER)
     assert deploy(queued, lambda_context)[0]["outcome"] == "queued"
     moment = datetime.now(UTC) + timedelta(hours=2)  # the active deployment takes a long time
     clock.use(lambda: moment)
@@ -312,3 +313,15 @@ def test_a_queued_push_redelivered_after_the_claim_lease_is_still_a_duplicate(wo
 
     assert again["outcome"] == "duplicate"
     assert [r.tag for r in ledger().releases("sample-app-prod")].count("v1.0.2") == 1
+
+
+def test_an_older_push_arriving_after_a_newer_one_never_deploys(world, codedeploy, lambda_context):
+    newer = push_event(tag="v1.0.3", digest="sha256:" + "3" * 64, event_id="e3", time="2026-11-22T10:02:00Z")
+    older = push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2", time="2026-11-22T10:01:00Z")
+    assert deploy(newer, lambda_context)[0]["outcome"] == "deployed"
+    codedeploy.finish(next(iter(codedeploy.deployments)), "Succeeded")  # the group is free again
+
+    [late] = deploy(older, lambda_context)
+
+    assert late["outcome"] == "superseded" and "a newer push" in late["reason"]
+    assert len(codedeploy.deployments) == 1

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-
 from pushdeploy_local.router import EventRouter, load_template
+
 from tests.conftest import load_event
 
 TEMPLATE = load_template()

@@ -7,7 +7,7 @@ from typing import Any
 
 from pushdeploy import clock
 from pushdeploy.images import ImagePush, NotAPush, parse_push_event
-from pushdeploy.ledger import Ledger
+from pushdeploy.ledger import Ledger, Release, ReleaseStatus, new_release_id
 from pushdeploy.observability import logger
 from pushdeploy.releases import Result, Starter
 from pushdeploy.targets import Target, TargetCatalog
@@ -60,7 +60,19 @@ class Deployer:
             )
             return Result("duplicate", reason, target.name, claim.release_id)
         if claim.outcome == "quarantined":
-            return self._refuse_quarantined(target, push)
+            return self._refuse(
+                target,
+                push,
+                "REFUSED",
+                f"digest {push.image.digest} is quarantined (release it with `pushdeploy release`)",
+            )
+        if claim.outcome == "stale":
+            return self._refuse(
+                target,
+                push,
+                "SUPERSEDED",
+                f"a newer push for {target.name} was already accepted (push time {push.pushed_at})",
+            )
         assert release is not None
         try:
             return self.starter.start(target, release, order_key=push.order_key)
@@ -75,18 +87,16 @@ class Deployer:
             self.ledger.drop_claim(target.name, push.image.digest)  # the retry may start it
             raise
 
-    def _refuse_quarantined(self, target: Target, push: ImagePush) -> Result:
-        from pushdeploy.ledger import Release, new_release_id
-
+    def _refuse(self, target: Target, push: ImagePush, status: ReleaseStatus, reason: str) -> Result:
+        """Record a push that will not deploy (quarantined digest, or older than one already accepted)."""
         now = clock.iso()
-        reason = f"digest {push.image.digest} is quarantined (release it with `pushdeploy release`)"
         release = Release(
             target=target.name,
             release_id=new_release_id(push.image.digest),
             digest=push.image.digest,
             image_uri=push.image.uri,
             trigger="push",
-            status="REFUSED",
+            status=status,
             created_at=now,
             updated_at=now,
             finished_at=now,
@@ -98,8 +108,15 @@ class Deployer:
             reason=reason,
         )
         self.ledger.put_release(release)
-        logger.warning("quarantined digest refused", target=target.name, digest=push.image.digest, tag=push.tag)
-        return Result("quarantined", reason, target.name, release.release_id)
+        logger.warning(
+            "push not deployed",
+            target=target.name,
+            digest=push.image.digest,
+            tag=push.tag,
+            status=status,
+            reason=reason,
+        )
+        return Result("quarantined" if status == "REFUSED" else "superseded", reason, target.name, release.release_id)
 
     def _not_a_push(self, event: Any, why: NotAPush) -> Result:
         if why.malformed:

@@ -20,7 +20,16 @@ from pushdeploy.ledger import Ledger
 from pushdeploy.observability import count, logger
 from pushdeploy.targets import TargetCatalog
 
-REPORT_MARGIN_SECONDS = 5.0  # kept back from the Lambda's remaining time to record and report
+REPORT_MARGIN_SECONDS = 5.0
+UNREPORTABLE = frozenset(
+    {
+        "DeploymentDoesNotExistException",
+        "InvalidDeploymentIdException",
+        "InvalidLifecycleEventHookExecutionIdException",
+        "DeploymentIdRequiredException",
+        "UnsupportedActionForDeploymentTypeException",
+    }
+)  # kept back from the Lambda's remaining time to record and report
 Status = Literal["Succeeded", "Failed"]
 
 
@@ -190,10 +199,25 @@ class HookRunner:
                 deploymentId=deployment_id, lifecycleEventHookExecutionId=execution_id, status=status
             )
         except Exception as exc:
-            if aws.error_code(exc) == "LifecycleEventAlreadyCompletedException":
+            code = aws.error_code(exc)
+            if code == "LifecycleEventAlreadyCompletedException":
                 logger.info("hook already reported", hook=self.stage, deployment_id=deployment_id)
                 return True
-            raise  # Lambda retries the invocation; the next attempt reports again
+            if code in UNREPORTABLE:  # no such deployment or execution: retrying cannot help
+                logger.error(
+                    "hook status could not be reported",
+                    hook=self.stage,
+                    deployment_id=deployment_id,
+                    code=code,
+                    reason=aws.error_message(exc),
+                )
+                self.ledger.record_unprocessable(
+                    {"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": execution_id, "status": status},
+                    f"{code}: {aws.error_message(exc)}",
+                    function=f"hook-{self.stage}",
+                )
+                return False
+            raise  # throttled or unavailable after retries: Lambda retries the invocation, which reports again
         return True
 
 

@@ -9,6 +9,7 @@ Items, all under ``pk = TARGET#<target>`` unless said otherwise:
 ``KNOWN_GOOD``                  the last release that survived its watch window
 ``CANDIDATE``                   the last succeeded release still inside its watch window
 ``QUARANTINE#<digest>``         a digest that was rolled back: never auto-deployed again until released
+``NEWEST_PUSH``                 the newest push accepted (by push time): an older one arriving later is stale
 ``pk = UNPROCESSED``            events that could not be processed at all (kept, never dropped; TTL)
 ==============================  =====================================================================
 
@@ -111,7 +112,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Claim:
-    outcome: Literal["claimed", "duplicate", "quarantined"]
+    outcome: Literal["claimed", "duplicate", "quarantined", "stale"]
     release_id: str | None
 
 
@@ -235,6 +236,15 @@ class Ledger:
                         }
                     },
                     {"Put": {"TableName": self.table, "Item": self._release_item(release)}},
+                    {
+                        "Update": {  # pushes arrive in any order: an older one never follows a newer one
+                            "TableName": self.table,
+                            "Key": self._key(_pk(target), "NEWEST_PUSH"),
+                            "UpdateExpression": "SET order_key = :k, digest = :d",
+                            "ConditionExpression": "attribute_not_exists(order_key) OR order_key <= :k",
+                            "ExpressionAttributeValues": {":k": {"S": push.order_key}, ":d": {"S": digest}},
+                        }
+                    },
                 ]
             )
         except Exception as exc:
@@ -246,6 +256,8 @@ class Ledger:
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 existing = self._get(_pk(target), f"CLAIM#{digest}")
                 return Claim("duplicate", (existing or {}).get("release_id")), None
+            if len(reasons) > 3 and reasons[3] == "ConditionalCheckFailed":
+                return Claim("stale", None), None
             raise
         return Claim("claimed", release.release_id), release
 

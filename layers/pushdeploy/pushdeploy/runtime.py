@@ -6,18 +6,27 @@ Built lazily on first use (so importing a handler does no I/O) and kept for the 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from pushdeploy.ledger import Ledger
 from pushdeploy.settings import settings
-from pushdeploy.targets import TargetCatalog, load_catalog
+
+if TYPE_CHECKING:
+    from pushdeploy.ledger import Ledger
+    from pushdeploy.targets import TargetCatalog
+
+# Domain modules are imported on first use, not at import: a cold start pays only for what it runs.
 
 
 @cache
 def ledger() -> Ledger:
+    from pushdeploy.ledger import Ledger
+
     return Ledger(settings().table_name)
 
 
 def catalog() -> TargetCatalog:
+    from pushdeploy.targets import load_catalog
+
     current = settings()
     return load_catalog(current.targets_path, max_age=current.targets_cache_seconds)
 
