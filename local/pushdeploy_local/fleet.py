@@ -3,6 +3,7 @@ and a burst of pushes over them, delivered concurrently through the template's r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -114,7 +115,7 @@ def plan_burst(world: World, targets: list[str], events: int, duplicate_share: f
     pushes: list[Push] = []
     for i in range(unique):
         target = targets[i % len(targets)]
-        digest = "sha256:" + f"{seed:04x}{i:060x}"[-64:]
+        digest = "sha256:" + hashlib.sha256(f"{seed}-{i}".encode()).hexdigest()
         tag = f"v1.{i // len(targets)}.0"
         event = world.push_event(tag, digest, repository=target, event_id=f"burst-{seed}-{i}")
         event["time"] = clock.iso(start + timedelta(seconds=i)).replace(".000Z", "Z")
@@ -174,9 +175,9 @@ def verify(world: World, pushes: list[Push]) -> tuple[int, int, list[str], list[
             if release is None or release.status not in ("SUCCEEDED", "SUPERSEDED"):
                 lost.append(f"{target} {push.tag} {release.status if release else 'no release'}")
         newest = max(target_pushes, key=lambda p: p.order)
-        last = max(
-            (r for r in releases.values() if r.status == "SUCCEEDED"), key=lambda r: r.started_at or "", default=None
-        )
+        succeeded = [d for d in sorted(world.emulator.deployments.values(), key=lambda d: d["sequence"])
+                     if d["deploymentGroupName"] == target and d["status"] == "Succeeded"]
+        last = ledger.release_by_deployment(succeeded[-1]["deploymentId"]) if succeeded else None
         if last is None or last.digest != newest.digest:
             wrong.append(f"{target}: live {last.tag if last else None}, newest pushed {newest.tag}")
     return sum(started.values()), sum(n - 1 for n in started.values() if n > 1), lost, wrong

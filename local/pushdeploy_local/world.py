@@ -153,6 +153,7 @@ class World:
         self.forced_alarms: set[str] = set()
         self.alarm_states: dict[str, str] = {}
         self.metrics_since: datetime | None = None
+        self.pushes = 0
         self.started = False
 
     # -- start and stop ----------------------------------------------------------------------------------------

@@ -117,7 +117,10 @@ class Claim:
 
 
 def new_release_id(digest: str) -> str:
-    return f"{clock.now():%Y%m%dT%H%M%S%fZ}-{digest.split(':', 1)[-1][:12]}"
+    """Sortable by creation time, readable (digest prefix), and unique (random suffix)."""
+    import secrets
+
+    return f"{clock.now():%Y%m%dT%H%M%S%fZ}-{digest.split(':', 1)[-1][:12]}-{secrets.token_hex(3)}"
 
 
 def _pk(target: str) -> str:
