@@ -55,6 +55,27 @@ def _serve_layer_downloads(blobs: BlobServer) -> None:
     ECRResponse.get_download_url_for_layer = get_download_url_for_layer  # type: ignore[method-assign,assignment]
 
 
+def _atomic_dynamodb_writes() -> None:
+    """DynamoDB applies each write (and each transaction) atomically; moto's server threads do not.
+
+    Serialise moto's write paths so that concurrent deliveries see DynamoDB's semantics, not moto's races.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_pushdeploy_atomic", False):
+        return
+    lock = threading.RLock()
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "get_item", "query"):
+        original = getattr(DynamoDBBackend, name)
+
+        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, atomic)
+    DynamoDBBackend._pushdeploy_atomic = True  # type: ignore[attr-defined]
+
+
 class VirtualClock:
     """Virtual time: starts now, moves only when advanced (sleeping advances it, instantly)."""
 
@@ -163,6 +184,7 @@ class World:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.blobs = BlobServer()
         _serve_layer_downloads(self.blobs)
+        _atomic_dynamodb_writes()
         port = _free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()
