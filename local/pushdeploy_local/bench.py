@@ -6,6 +6,7 @@ JSON summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -45,9 +46,11 @@ def counting() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
 
 def split(calls: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
     services = Counter(s for s, _, _ in calls)
-    return {"control_plane": sum(n for s, n in services.items() if s in CONTROL),
-            "bookkeeping": sum(n for s, n in services.items() if s in BOOKKEEPING),
-            "calls": [f"{s}:{op}" for s, op, _ in calls]}
+    return {
+        "control_plane": sum(n for s, n in services.items() if s in CONTROL),
+        "bookkeeping": sum(n for s, n in services.items() if s in BOOKKEEPING),
+        "calls": [f"{s}:{op}" for s, op, _ in calls],
+    }
 
 
 def hot_paths(world: Any) -> dict[str, Any]:
@@ -106,20 +109,23 @@ def handler_overhead(world: Any, rounds: int) -> dict[str, Any]:
                 world.emulator.finish(deployment["deploymentId"], "Succeeded")
         started = time.perf_counter()
         for service, operation, params in calls:  # the same requests, straight to the same endpoints
-            client = clients.get(service) or clients.setdefault(service, boto3.client(
-                service, config=Config(retries={"mode": "adaptive", "max_attempts": 5})))
-            try:
+            client = clients.get(service) or clients.setdefault(
+                service, boto3.client(service, config=Config(retries={"mode": "adaptive", "max_attempts": 5}))
+            )
+            with contextlib.suppress(Exception):  # replayed conditional writes may fail; the round-trip counts
                 getattr(client, _snake(operation))(**params)
-            except Exception:  # noqa: BLE001, S110 - replayed conditional writes may fail; the round-trip counts
-                pass
         direct_times.append(time.perf_counter() - started)
         for deployment in list(world.emulator.deployments.values()):
             if deployment["status"] == "Created":
                 world.emulator.finish(deployment["deploymentId"], "Succeeded")
     os.environ["PUSHDEPLOY_TARGETS_CACHE_SECONDS"] = "0"
     handler, direct = statistics.median(handler_times), statistics.median(direct_times)
-    return {"handler_ms": round(handler * 1000, 1), "direct_boto3_ms": round(direct * 1000, 1),
-            "ratio": round(handler / direct, 2), "rounds": rounds}
+    return {
+        "handler_ms": round(handler * 1000, 1),
+        "direct_boto3_ms": round(direct * 1000, 1),
+        "ratio": round(handler / direct, 2),
+        "rounds": rounds,
+    }
 
 
 def _snake(operation: str) -> str:
@@ -140,14 +146,16 @@ def cold_imports(runs: int) -> dict[str, Any]:
             times.append(float(out.stdout.strip().splitlines()[-1]))
         return statistics.median(times)
 
-    baseline = measure("import time; t=time.perf_counter(); import boto3; boto3.client('s3'); "
-                       "print(time.perf_counter()-t)")
+    baseline = measure(
+        "import time; t=time.perf_counter(); import boto3; boto3.client('s3'); print(time.perf_counter()-t)"
+    )
     result: dict[str, Any] = {"baseline_boto3_client_ms": round(baseline * 1000, 1), "functions": {}}
     for function in sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()):
         seconds = measure(
             "import time, importlib.util; t=time.perf_counter(); "
             f"s=importlib.util.spec_from_file_location('app', {str(ROOT / 'functions' / function / 'app.py')!r}); "
-            "m=importlib.util.module_from_spec(s); s.loader.exec_module(m); print(time.perf_counter()-t)")
+            "m=importlib.util.module_from_spec(s); s.loader.exec_module(m); print(time.perf_counter()-t)"
+        )
         result["functions"][function] = {"ms": round(seconds * 1000, 1), "ratio": round(seconds / baseline, 2)}
     result["worst_ratio"] = max(f["ratio"] for f in result["functions"].values())
     return result
@@ -175,10 +183,19 @@ def burst(world: Any, events: int, targets: int, threads: int) -> dict[str, Any]
     world.drain()
     fleet.settle(world)
     deployments, duplicates, lost, wrong = fleet.verify(world, pushes)
-    return {"events": events, "targets": targets, "threads": threads, "seconds": round(seconds, 2),
-            "events_per_second": round(events / seconds, 1), "deployments_started": deployments,
-            "duplicate_deployments": duplicates, "pushes_lost": len(lost), "wrong_final_digest": len(wrong),
-            "outcomes": outcomes, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "events": events,
+        "targets": targets,
+        "threads": threads,
+        "seconds": round(seconds, 2),
+        "events_per_second": round(events / seconds, 1),
+        "deployments_started": deployments,
+        "duplicate_deployments": duplicates,
+        "pushes_lost": len(lost),
+        "wrong_final_digest": len(wrong),
+        "outcomes": outcomes,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def table(rows: list[tuple[str, str, str, str]]) -> None:
@@ -212,27 +229,51 @@ def main() -> int:
         ("cold import ratio <= 1.5 (every function)", lambda: imports["worst_ratio"] <= 1.5),
         ("happy canary rehearsal <= 10 s", lambda: rehearse["happy_canary_seconds"] <= 10),
     ]
-    rows = [("measure", "value", "target", "met"),
-            ("push -> CreateDeployment: control plane", str(push["control_plane"]), "<= 4", ""),
-            ("push -> CreateDeployment: bookkeeping", str(push["bookkeeping"]), "<= 3", ""),
-            ("alarm -> StopDeployment: calls", str(alarm["to_stop"]), "<= 3", ""),
-            ("handler overhead (median, ratio to direct boto3)",
-             f"{overhead['ratio']} ({overhead['handler_ms']} / {overhead['direct_boto3_ms']} ms)", "<= 1.3", ""),
-            *[(f"cold import {name} (ratio to boto3+client)", f"{v['ratio']} ({v['ms']} ms)", "<= 1.5", "")
-              for name, v in imports["functions"].items()],
-            ("happy canary rehearsal (12 virtual minutes)", f"{rehearse['happy_canary_seconds']} s", "<= 10 s", ""),
-            ("burst throughput", f"{scale['events_per_second']} events/s ({scale['events']} events, "
-                                 f"{scale['targets']} targets, {scale['threads']} threads)", "", ""),
-            ("burst duplicates / lost / wrong final", f"{scale['duplicate_deployments']} / {scale['pushes_lost']} / "
-                                                      f"{scale['wrong_final_digest']}", "0 / 0 / 0", ""),
-            ("peak RSS", f"{scale['peak_rss_mb']} MB", "", "")]
+    rows = [
+        ("measure", "value", "target", "met"),
+        ("push -> CreateDeployment: control plane", str(push["control_plane"]), "<= 4", ""),
+        ("push -> CreateDeployment: bookkeeping", str(push["bookkeeping"]), "<= 3", ""),
+        ("alarm -> StopDeployment: calls", str(alarm["to_stop"]), "<= 3", ""),
+        (
+            "handler overhead (median, ratio to direct boto3)",
+            f"{overhead['ratio']} ({overhead['handler_ms']} / {overhead['direct_boto3_ms']} ms)",
+            "<= 1.3",
+            "",
+        ),
+        *[
+            (f"cold import {name} (ratio to boto3+client)", f"{v['ratio']} ({v['ms']} ms)", "<= 1.5", "")
+            for name, v in imports["functions"].items()
+        ],
+        ("happy canary rehearsal (12 virtual minutes)", f"{rehearse['happy_canary_seconds']} s", "<= 10 s", ""),
+        (
+            "burst throughput",
+            f"{scale['events_per_second']} events/s ({scale['events']} events, "
+            f"{scale['targets']} targets, {scale['threads']} threads)",
+            "",
+            "",
+        ),
+        (
+            "burst duplicates / lost / wrong final",
+            f"{scale['duplicate_deployments']} / {scale['pushes_lost']} / {scale['wrong_final_digest']}",
+            "0 / 0 / 0",
+            "",
+        ),
+        ("peak RSS", f"{scale['peak_rss_mb']} MB", "", ""),
+    ]
     table(rows)
     verdicts = {name: check() for name, check in checks}
     print("\n" + "\n".join(f"{'PASS' if ok else 'MISS'} {name}" for name, ok in verdicts.items()))
-    summary = {"push_calls": {k: push[k] for k in ("control_plane", "bookkeeping")}, "push_call_list": push["calls"],
-               "alarm_calls_to_stop": alarm["to_stop"], "alarm_call_list": alarm["calls"],
-               "handler_overhead": overhead, "cold_import": imports, "rehearsal": rehearse, "burst": scale,
-               "targets_met": verdicts}
+    summary = {
+        "push_calls": {k: push[k] for k in ("control_plane", "bookkeeping")},
+        "push_call_list": push["calls"],
+        "alarm_calls_to_stop": alarm["to_stop"],
+        "alarm_call_list": alarm["calls"],
+        "handler_overhead": overhead,
+        "cold_import": imports,
+        "rehearsal": rehearse,
+        "burst": scale,
+        "targets_met": verdicts,
+    }
     print(json.dumps(summary))
     return 0
 

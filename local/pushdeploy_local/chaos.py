@@ -19,10 +19,25 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTCOMES = {"deployed", "queued", "superseded", "rejected", "duplicate", "ignored", "quarantined", "rollback-started",
-            "revert-started", "recorded", "failed"}
-SAMPLES = ["ecr-image-action-push.json", "cloudwatch-alarm-state-change-metric.json",
-           "codedeploy-deployment-state-change.json", "codedeploy-lifecycle-hook-invocation.json"]
+OUTCOMES = {
+    "deployed",
+    "queued",
+    "superseded",
+    "rejected",
+    "duplicate",
+    "ignored",
+    "quarantined",
+    "rollback-started",
+    "revert-started",
+    "recorded",
+    "failed",
+}
+SAMPLES = [
+    "ecr-image-action-push.json",
+    "cloudwatch-alarm-state-change-metric.json",
+    "codedeploy-deployment-state-change.json",
+    "codedeploy-lifecycle-hook-invocation.json",
+]
 FUNCTIONS = {
     "pushdeploy-local-deployer": "ecr-image-action-push.json",
     "pushdeploy-local-alarm-rollback": "cloudwatch-alarm-state-change-metric.json",
@@ -40,10 +55,18 @@ def fuzz(world: Any, examples: int) -> dict[str, Any]:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    leaves = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
-              | st.just("x" * 300_000) | st.text(alphabet="\u202e\u0000\U0001f680é", max_size=20))
-    values = st.recursive(leaves, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c,
-                                                                                    max_size=3), max_leaves=8)
+    leaves = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False)
+        | st.text(max_size=40)
+        | st.just("x" * 300_000)
+        | st.text(alphabet="\u202e\u0000\U0001f680é", max_size=20)
+    )
+    values = st.recursive(
+        leaves, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3), max_leaves=8
+    )
     world.reset()
     world.build_sample()
     others = [_sample(n) for n in SAMPLES]
@@ -62,15 +85,25 @@ def fuzz(world: Any, examples: int) -> dict[str, Any]:
                 _apply(event, path, action, draw(values))
             return event
 
-        strategy = st.one_of(mutated(), values, st.sampled_from(others),
-                             st.builds(lambda n: json.dumps(base)[:n], st.integers(0, 200)))
+        strategy = st.one_of(
+            mutated(), values, st.sampled_from(others), st.builds(_truncated(json.dumps(base)), st.integers(0, 200))
+        )
 
-        run = settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                       suppress_health_check=list(HealthCheck))(given(strategy)(_fuzz_one(world, function, stats)))
+        run = settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )(given(strategy)(_fuzz_one(world, function, stats)))
         run()
-        report[function] = {"tried": stats["tried"], "unhandled_exceptions": stats["unhandled_exceptions"],
-                            "lost": stats["lost"], "dead_lettered": stats["dead_lettered"],
-                            "raised": {k: v for k, v in stats.items() if k.startswith("raised")}}
+        report[function] = {
+            "tried": stats["tried"],
+            "unhandled_exceptions": stats["unhandled_exceptions"],
+            "lost": stats["lost"],
+            "dead_lettered": stats["dead_lettered"],
+            "raised": {k: v for k, v in stats.items() if k.startswith("raised")},
+        }
     return report
 
 
@@ -88,6 +121,11 @@ def _fuzz_one(world: Any, function: str, stats: Counter[str]) -> Any:
             stats["lost"] += 1
 
     return one
+
+
+def _truncated(raw: str) -> Any:
+    """Truncated JSON text of a real sample (a payload cut off in transit)."""
+    return lambda n: raw[:n]
 
 
 def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -123,8 +161,10 @@ def _apply(event: Any, path: tuple[Any, ...], action: str, value: Any) -> None:
 def _accounted(response: Any) -> bool:
     """Processed or ignored with a reason (a hook: a verdict, reported or explained)."""
     if isinstance(response, dict) and isinstance(response.get("results"), list):
-        return all(r.get("outcome") in OUTCOMES and (r.get("reason") or r["outcome"] == "deployed")
-                   for r in response["results"])
+        return all(
+            r.get("outcome") in OUTCOMES and (r.get("reason") or r["outcome"] == "deployed")
+            for r in response["results"]
+        )
     return isinstance(response, dict) and "stage" in response and bool(response.get("reason"))
 
 
@@ -140,9 +180,18 @@ def burst(world: Any, events: int, targets: int, threads: int) -> dict[str, Any]
     world.drain()
     fleet.settle(world)
     deployments, duplicates, lost, wrong = fleet.verify(world, pushes)
-    return {"events": events, "targets": targets, "threads": threads, "seconds": round(time.perf_counter() - started, 1),
-            "deployments_started": deployments, "duplicates_started": duplicates, "pushes_lost": len(lost),
-            "final_digest_not_newest": len(wrong), "outcomes": outcomes, "examples": (lost + wrong)[:5]}
+    return {
+        "events": events,
+        "targets": targets,
+        "threads": threads,
+        "seconds": round(time.perf_counter() - started, 1),
+        "deployments_started": deployments,
+        "duplicates_started": duplicates,
+        "pushes_lost": len(lost),
+        "final_digest_not_newest": len(wrong),
+        "outcomes": outcomes,
+        "examples": (lost + wrong)[:5],
+    }
 
 
 # -- faults --------------------------------------------------------------------------------------------------------
@@ -150,7 +199,7 @@ class FaultInjector:
     """Answers a share of AWS calls with throttling, a 5xx or a read timeout (botocore 'before-send')."""
 
     def __init__(self, share: float, seed: int) -> None:
-        self.share, self.rng, self.lock = share, random.Random(seed), threading.Lock()  # noqa: S311
+        self.share, self.rng, self.lock = share, random.Random(seed), threading.Lock()
         self.injected: Counter[str] = Counter()
 
     def __call__(self, request: Any, **_: Any) -> Any:
@@ -180,6 +229,7 @@ class FaultInjector:
 
 def faults(world: Any, events: int, targets: int, share: float) -> dict[str, Any]:
     from pushdeploy import aws, clock, deployments, runtime
+
     from pushdeploy_local import fleet
 
     world.reset()
@@ -199,7 +249,7 @@ def faults(world: Any, events: int, targets: int, share: float) -> dict[str, Any
         world.router.deliver(letter["event"])
     world.drain()
     fleet.settle(world)
-    deployments_count, duplicates, lost, wrong = fleet.verify(world, pushes)
+    _, duplicates, lost, wrong = fleet.verify(world, pushes)
 
     # a crash between RegisterTaskDefinition and CreateDeployment, then the event is delivered again
     world.reset()
@@ -230,48 +280,86 @@ def faults(world: Any, events: int, targets: int, share: float) -> dict[str, Any
 
     unreported, hook_runs = 0, 0
     deployment_id = created[0]["deploymentId"]
-    for stage, module, behaviour in (("AfterInstall", after_install, "raise"),
-                                     ("BeforeAllowTraffic", target_health, "hang")):
+    for stage, module, behaviour in (
+        ("AfterInstall", after_install, "raise"),
+        ("BeforeAllowTraffic", target_health, "hang"),
+    ):
         saved = module.run
-        module.run = (lambda ctx: (_ for _ in ()).throw(RuntimeError("check exploded"))) if behaviour == "raise" \
-            else (lambda ctx: time.sleep(30))  # type: ignore[assignment]
+        module.run = (
+            (lambda ctx: (_ for _ in ()).throw(RuntimeError("check exploded")))
+            if behaviour == "raise"
+            else (lambda ctx: time.sleep(30))
+        )  # type: ignore[assignment]
         function = world.router.functions[f"CodeDeployHook_pushdeploy-local-{stage}"]
         timeout, function.timeout = function.timeout, 7
         try:
             execution = world.emulator.open_hook(deployment_id, stage)
-            world.router.invoke(function.name, {"DeploymentId": deployment_id,
-                                                "LifecycleEventHookExecutionId": execution})
+            world.router.invoke(
+                function.name, {"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": execution}
+            )
             hook_runs += 1
             unreported += world.emulator.event_status(deployment_id, stage) not in ("Succeeded", "Failed")
         finally:
             module.run, function.timeout = saved, timeout
     _ = clock, runtime, timedelta
-    return {"injected": dict(injector.injected), "share": share, "events": events,
-            "dead_lettered_then_redriven": len(dead), "deployments_lost": len(lost), "duplicates_started": duplicates,
-            "final_digest_not_newest": len(wrong), "outcomes": outcomes,
-            "crash_between_register_and_create": {"deployments": len(created), "redelivery_deployed": crash_ok},
-            "hooks_run": hook_runs, "hooks_unreported": unreported}
+    return {
+        "injected": dict(injector.injected),
+        "share": share,
+        "events": events,
+        "dead_lettered_then_redriven": len(dead),
+        "deployments_lost": len(lost),
+        "duplicates_started": duplicates,
+        "final_digest_not_newest": len(wrong),
+        "outcomes": outcomes,
+        "crash_between_register_and_create": {"deployments": len(created), "redelivery_deployed": crash_ok},
+        "hooks_run": hook_runs,
+        "hooks_unreported": unreported,
+    }
 
 
 # -- security ------------------------------------------------------------------------------------------------------
 def security() -> dict[str, Any]:
-    lint = subprocess.run([str(ROOT / ".venv" / "bin" / "cfn-lint"), "template.yaml",
-                           "examples/sample-service/template.yaml"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
+    lint = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "cfn-lint"), "template.yaml", "examples/sample-service/template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     checkov_bin = ROOT / ".venv-checkov" / "bin" / "checkov"
     result: dict[str, Any] = {"cfn_lint_findings": len([line for line in lint.stdout.splitlines() if line[:1] in "EW"])}
     if checkov_bin.exists():
-        out = subprocess.run([str(checkov_bin), "-f", "template.yaml", "--framework", "cloudformation", "--quiet",
-                              "--compact", "--skip-download", "-o", "json"], cwd=ROOT, capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [
+                str(checkov_bin),
+                "-f",
+                "template.yaml",
+                "--framework",
+                "cloudformation",
+                "--quiet",
+                "--compact",
+                "--skip-download",
+                "-o",
+                "json",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         data = json.loads(out.stdout or "{}")
         data = data[0] if isinstance(data, list) else data
         failed = data.get("results", {}).get("failed_checks", [])
         summary = data.get("summary", {})
-        result.update(checkov_passed=summary.get("passed"), checkov_failed=summary.get("failed"),
-                      checkov_skipped=summary.get("skipped"),
-                      checkov_failed_checks=sorted({f"{c['check_id']} {c['resource']}" for c in failed}),
-                      checkov_high_severity_failed=len([c for c in failed if (c.get("severity") or "").upper()
-                                                        in ("HIGH", "CRITICAL")]))
+        result.update(
+            checkov_passed=summary.get("passed"),
+            checkov_failed=summary.get("failed"),
+            checkov_skipped=summary.get("skipped"),
+            checkov_failed_checks=sorted({f"{c['check_id']} {c['resource']}" for c in failed}),
+            checkov_high_severity_failed=len(
+                [c for c in failed if (c.get("severity") or "").upper() in ("HIGH", "CRITICAL")]
+            ),
+        )
     else:
         result["checkov"] = "not installed (make chaos installs it in .venv-checkov)"
     return result
@@ -294,22 +382,37 @@ def main() -> int:
     secure = security()
     print("fuzz")
     for function, stats in fuzzed.items():
-        print(f"  {function:<50} tried {stats['tried']:>5}  unhandled {stats['unhandled_exceptions']}  "
-              f"lost {stats['lost']}  dead-lettered {stats['dead_lettered']}")
-    print(f"burst   {bursts['events']} events / {bursts['targets']} targets / {bursts['threads']} threads in "
-          f"{bursts['seconds']} s: {bursts['deployments_started']} deployments, {bursts['duplicates_started']} "
-          f"duplicates, {bursts['pushes_lost']} lost, {bursts['final_digest_not_newest']} targets not on the newest")
-    print(f"faults  injected {injected['injected']} ({injected['share']:.0%} of calls): "
-          f"{injected['dead_lettered_then_redriven']} dead-lettered and redriven, {injected['deployments_lost']} lost, "
-          f"{injected['duplicates_started']} duplicates; crash+redelivery "
-          f"{injected['crash_between_register_and_create']}; hooks unreported {injected['hooks_unreported']}"
-          f"/{injected['hooks_run']}")
-    print(f"security cfn-lint findings {secure['cfn_lint_findings']}; checkov failed "
-          f"{secure.get('checkov_failed')} (high severity {secure.get('checkov_high_severity_failed')})")
-    summary = {"fuzz": {"events_tried": sum(s["tried"] for s in fuzzed.values()),
-                        "unhandled_exceptions": sum(s["unhandled_exceptions"] for s in fuzzed.values()),
-                        "events_lost": sum(s["lost"] for s in fuzzed.values()), "per_function": fuzzed},
-               "burst": bursts, "faults": injected, "security": secure}
+        print(
+            f"  {function:<50} tried {stats['tried']:>5}  unhandled {stats['unhandled_exceptions']}  "
+            f"lost {stats['lost']}  dead-lettered {stats['dead_lettered']}"
+        )
+    print(
+        f"burst   {bursts['events']} events / {bursts['targets']} targets / {bursts['threads']} threads in "
+        f"{bursts['seconds']} s: {bursts['deployments_started']} deployments, {bursts['duplicates_started']} "
+        f"duplicates, {bursts['pushes_lost']} lost, {bursts['final_digest_not_newest']} targets not on the newest"
+    )
+    print(
+        f"faults  injected {injected['injected']} ({injected['share']:.0%} of calls): "
+        f"{injected['dead_lettered_then_redriven']} dead-lettered and redriven, {injected['deployments_lost']} lost, "
+        f"{injected['duplicates_started']} duplicates; crash+redelivery "
+        f"{injected['crash_between_register_and_create']}; hooks unreported {injected['hooks_unreported']}"
+        f"/{injected['hooks_run']}"
+    )
+    print(
+        f"security cfn-lint findings {secure['cfn_lint_findings']}; checkov failed "
+        f"{secure.get('checkov_failed')} (high severity {secure.get('checkov_high_severity_failed')})"
+    )
+    summary = {
+        "fuzz": {
+            "events_tried": sum(s["tried"] for s in fuzzed.values()),
+            "unhandled_exceptions": sum(s["unhandled_exceptions"] for s in fuzzed.values()),
+            "events_lost": sum(s["lost"] for s in fuzzed.values()),
+            "per_function": fuzzed,
+        },
+        "burst": bursts,
+        "faults": injected,
+        "security": secure,
+    }
     print(json.dumps(summary, default=str))
     return 0
 

@@ -175,8 +175,11 @@ def verify(world: World, pushes: list[Push]) -> tuple[int, int, list[str], list[
             if release is None or release.status not in ("SUCCEEDED", "SUPERSEDED"):
                 lost.append(f"{target} {push.tag} {release.status if release else 'no release'}")
         newest = max(target_pushes, key=lambda p: p.order)
-        succeeded = [d for d in sorted(world.emulator.deployments.values(), key=lambda d: d["sequence"])
-                     if d["deploymentGroupName"] == target and d["status"] == "Succeeded"]
+        succeeded = [
+            d
+            for d in sorted(world.emulator.deployments.values(), key=lambda d: d["sequence"])
+            if d["deploymentGroupName"] == target and d["status"] == "Succeeded"
+        ]
         last = ledger.release_by_deployment(succeeded[-1]["deploymentId"]) if succeeded else None
         if last is None or last.digest != newest.digest:
             wrong.append(f"{target}: live {last.tag if last else None}, newest pushed {newest.tag}")

@@ -385,7 +385,11 @@ class Ledger:
 
     # -- the PENDING slot --------------------------------------------------------------------------------
     def offer_pending(self, target: str, release: Release, order_key: str) -> tuple[bool, Pending | None]:
-        """Queue ``release`` unless a newer push already waits. Returns (queued, displaced older pending)."""
+        """Queue ``release`` unless a newer push already waits or was accepted since.
+
+        Returns (queued, the older pending it displaced). One transaction: the newest accepted push is not
+        newer than this one, and the slot still holds what was read (retried if another writer got there first).
+        """
         item = self._item(
             {
                 "pk": _pk(target),
@@ -397,20 +401,40 @@ class Ledger:
                 "order_key": order_key,
             }
         )
-        try:
-            response = self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                ReturnValues="ALL_OLD",
-                ConditionExpression="attribute_not_exists(pk) OR order_key < :k",
-                ExpressionAttributeValues={":k": {"S": order_key}},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
+        for _ in range(5):
+            current = self.get_pending(target)
+            if current is not None and current.order_key >= order_key:
                 return False, None
-            raise
-        old = response.get("Attributes")
-        return True, self._pending_from(self._plain(old)) if old else None
+            if current is None:
+                slot: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+            else:
+                slot = {
+                    "ConditionExpression": "order_key = :old",
+                    "ExpressionAttributeValues": {":old": {"S": current.order_key}},
+                }
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "ConditionCheck": {
+                                "TableName": self.table,
+                                "Key": self._key(_pk(target), "NEWEST_PUSH"),
+                                "ConditionExpression": "attribute_not_exists(order_key) OR order_key <= :k",
+                                "ExpressionAttributeValues": {":k": {"S": order_key}},
+                            }
+                        },
+                        {"Put": {"TableName": self.table, "Item": item, **slot}},
+                    ]
+                )
+            except Exception as exc:
+                if aws.error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False, None  # a newer push was accepted since this one
+                continue  # the slot changed under us: read it again
+            return True, current
+        return False, None
 
     @staticmethod
     def _pending_from(plain: dict[str, Any]) -> Pending:
