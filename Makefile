@@ -55,5 +55,17 @@ test: lint typecheck template build
 unit integration e2e: $(BIN)/.installed
 	$(BIN)/pytest -q tests/$@
 
+# checkov pins an old boto3: its own environment, like SAM CLI.
+.venv-checkov/bin/.installed: requirements-checkov.txt
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	set -o pipefail; .venv-checkov/bin/pip install --quiet -r requirements-checkov.txt 2>&1 | { grep -v '^WARNING: Location' || true; }
+	touch $@
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m pushdeploy_local.bench
+
+chaos: $(BIN)/.installed .venv-checkov/bin/.installed
+	$(BIN)/python -m pushdeploy_local.chaos
+
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
