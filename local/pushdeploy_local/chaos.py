@@ -14,24 +14,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from pushdeploy.releases import OUTCOMES
+
 ROOT = Path(__file__).resolve().parents[2]
-OUTCOMES = {
-    "deployed",
-    "queued",
-    "superseded",
-    "rejected",
-    "duplicate",
-    "ignored",
-    "quarantined",
-    "rollback-started",
-    "revert-started",
-    "recorded",
-    "failed",
-}
 SAMPLES = [
     "ecr-image-action-push.json",
     "cloudwatch-alarm-state-change-metric.json",
@@ -172,26 +160,8 @@ def _accounted(response: Any) -> bool:
 def burst(world: Any, events: int, targets: int, threads: int) -> dict[str, Any]:
     from pushdeploy_local import fleet
 
-    world.reset()
-    names = fleet.build_fleet(world, targets)
-    pushes = fleet.plan_burst(world, names, events, 0.3, seed=11)
-    started = time.perf_counter()
-    outcomes = fleet.deliver_concurrently(world, pushes, threads)
-    world.drain()
-    fleet.settle(world)
-    deployments, duplicates, lost, wrong = fleet.verify(world, pushes)
-    return {
-        "events": events,
-        "targets": targets,
-        "threads": threads,
-        "seconds": round(time.perf_counter() - started, 1),
-        "deployments_started": deployments,
-        "duplicates_started": duplicates,
-        "pushes_lost": len(lost),
-        "final_digest_not_newest": len(wrong),
-        "outcomes": outcomes,
-        "examples": (lost + wrong)[:5],
-    }
+    result = fleet.run_burst(world, events=events, targets=targets, threads=threads, seed=11)
+    return result
 
 
 # -- faults --------------------------------------------------------------------------------------------------------
@@ -228,7 +198,7 @@ class FaultInjector:
 
 
 def faults(world: Any, events: int, targets: int, share: float) -> dict[str, Any]:
-    from pushdeploy import aws, clock, deployments, runtime
+    from pushdeploy import aws, deployments
 
     from pushdeploy_local import fleet
 
@@ -301,7 +271,6 @@ def faults(world: Any, events: int, targets: int, share: float) -> dict[str, Any
             unreported += world.emulator.event_status(deployment_id, stage) not in ("Succeeded", "Failed")
         finally:
             module.run, function.timeout = saved, timeout
-    _ = clock, runtime, timedelta
     return {
         "injected": dict(injector.injected),
         "share": share,

@@ -21,7 +21,7 @@ from pushdeploy.images import parse_image_uri
 
 from pushdeploy_local import ecs_scheduler
 from pushdeploy_local.apps import LocalApp
-from pushdeploy_local.codedeploy_emulator import ACTIVE
+from pushdeploy_local.codedeploy_emulator import ACTIVE, HOOK_EVENTS
 
 if TYPE_CHECKING:
     from pushdeploy_local.world import World
@@ -41,7 +41,7 @@ PHASES = (
     "TerminationWait",
     "End",
 )
-HOOKS = {"BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"}
+HOOKS = set(HOOK_EVENTS)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import random
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -26,18 +26,6 @@ class Push:
     digest: str
     order: int  # push time order: higher is newer
     event: dict[str, Any]
-
-
-@dataclass
-class BurstResult:
-    events: int
-    seconds: float
-    deployments_started: int
-    duplicate_deployments: int
-    pushes_lost: list[str]
-    wrong_final: list[str]
-    outcomes: dict[str, int] = field(default_factory=dict)
-    dead_letters: int = 0
 
 
 def build_fleet(world: World, targets: int) -> list[str]:
@@ -184,3 +172,31 @@ def verify(world: World, pushes: list[Push]) -> tuple[int, int, list[str], list[
         if last is None or last.digest != newest.digest:
             wrong.append(f"{target}: live {last.tag if last else None}, newest pushed {newest.tag}")
     return sum(started.values()), sum(n - 1 for n in started.values() if n > 1), lost, wrong
+
+
+def run_burst(world: World, *, events: int, targets: int, threads: int, seed: int) -> dict[str, Any]:
+    """A fresh fleet, a burst delivered concurrently, CodeDeploy settling it, and what became of every push."""
+    import time
+
+    world.reset()
+    names = build_fleet(world, targets)
+    pushes = plan_burst(world, names, events, 0.3, seed=seed)
+    started = time.perf_counter()
+    outcomes = deliver_concurrently(world, pushes, threads)
+    seconds = time.perf_counter() - started
+    world.drain()
+    settle(world)
+    deployments, duplicates, lost, wrong = verify(world, pushes)
+    return {
+        "events": events,
+        "targets": targets,
+        "threads": threads,
+        "seconds": round(seconds, 2),
+        "events_per_second": round(events / seconds, 1),
+        "deployments_started": deployments,
+        "duplicates_started": duplicates,
+        "pushes_lost": len(lost),
+        "final_digest_not_newest": len(wrong),
+        "outcomes": outcomes,
+        "examples": (lost + wrong)[:5],
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 import os
 import socket
 import threading
@@ -182,6 +183,7 @@ class World:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.blobs = BlobServer()
         _serve_layer_downloads(self.blobs)
         _atomic_dynamodb_writes()

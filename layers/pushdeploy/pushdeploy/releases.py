@@ -7,7 +7,7 @@ Shared by the deployer (pushes), the deployment-events function (queued pushes),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pushdeploy import clock, deployments, taskdefs
 from pushdeploy.appspec import build_appspec
@@ -29,6 +29,9 @@ Outcome = Literal[
     "recorded",
     "failed",
 ]
+
+
+OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
 
 
 @dataclass(frozen=True)
