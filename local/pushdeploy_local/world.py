@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 import os
 import socket
 import threading
 import urllib.request
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
