@@ -426,3 +426,39 @@ def test_a_malformed_deployment_event_is_kept_in_the_ledger(world, codedeploy, l
 
     assert result["outcome"] == "ignored" and "deploymentId" in result["reason"]
     assert ledger().unprocessable()[0]["function"] == "deployment-events"
+
+
+def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(world, codedeploy, lambda_context, capsys):
+    import http.server
+    import threading
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200 if len(received) == 1 else 500)  # the second post fails
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
+    secret = aws.client("secretsmanager").create_secret(Name="pushdeploy/slack", SecretString=url)["ARN"]
+    world.put_target({**world.target_document(), "notify": {"slack_webhook_secret_arn": secret}})
+    try:
+        first = deploy(lambda_context, tag="v1.0.0", digest="sha256:" + "1" * 64)
+        succeed(codedeploy, lambda_context, first["deployment_id"])
+        second = deploy(lambda_context, tag="v1.0.1", digest="sha256:" + "2" * 64)
+        result = succeed(codedeploy, lambda_context, second["deployment_id"])
+    finally:
+        server.shutdown()
+
+    assert received[0]["text"].startswith("✅ sample-app-prod: v1.0.0 deployed")
+    assert result["outcome"] == "recorded"  # the failed Slack post did not fail the bookkeeping
+    assert release_of(second["deployment_id"]).status == "SUCCEEDED"
+    output = capsys.readouterr()
+    assert "secret-token" not in output.out + output.err
+    assert "Slack notification failed" in output.out + output.err
