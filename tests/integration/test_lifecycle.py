@@ -435,7 +435,7 @@ def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(world
     received: list[dict[str, Any]] = []
 
     class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200 if len(received) == 1 else 500)  # the second post fails
             self.end_headers()
