@@ -429,6 +429,15 @@ def test_a_malformed_deployment_event_is_kept_in_the_ledger(world, codedeploy, l
 
 
 def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(world, codedeploy, lambda_context, capsys):
+    import io
+    import logging
+
+    from pushdeploy.observability import logger
+
+    logs = io.StringIO()  # the structured log, whatever stream the logger was built with
+    handlers = [(h, h.stream) for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    for handler, _ in handlers:
+        handler.stream = logs
     import http.server
     import threading
 
@@ -455,10 +464,12 @@ def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(world
         result = succeed(codedeploy, lambda_context, second["deployment_id"])
     finally:
         server.shutdown()
+        for handler, stream in handlers:
+            handler.stream = stream
 
     assert received[0]["text"].startswith("✅ sample-app-prod: v1.0.0 deployed")
     assert result["outcome"] == "recorded"  # the failed Slack post did not fail the bookkeeping
     assert release_of(second["deployment_id"]).status == "SUCCEEDED"
     output = capsys.readouterr()
-    assert "secret-token" not in output.out + output.err
-    assert "Slack notification failed" in output.out + output.err
+    assert "secret-token" not in output.out + output.err + logs.getvalue()
+    assert "Slack notification failed" in logs.getvalue()
