@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from pushdeploy_local.loopback import LoopbackServer
 
 Behaviour = Literal["healthy", "failing-smoke", "crashing", "slow", "erroring"]
 BEHAVIOURS: tuple[Behaviour, ...] = ("healthy", "failing-smoke", "crashing", "slow", "erroring")
@@ -56,13 +57,11 @@ class LocalApp:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True, name=f"app-{name}").start()
+        self.loopback = LoopbackServer(Handler, f"app-{name}")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.loopback.url
 
     def reply(self, path: str) -> Reply:
         behaviour = self.behaviour
@@ -78,5 +77,4 @@ class LocalApp:
         return Reply(200, f"ok {self.name} {self.version}".strip(), delay)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()

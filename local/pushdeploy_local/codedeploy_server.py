@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from pushdeploy_local.codedeploy_emulator import CodeDeployEmulator
+from pushdeploy_local.loopback import LoopbackServer
 
 SUPPORTED = {
     "CreateApplication",
@@ -46,7 +46,7 @@ def _encode(value: Any) -> Any:
 
 
 class CodeDeployServer:
-    def __init__(self, emulator: CodeDeployEmulator, port: int = 0) -> None:
+    def __init__(self, emulator: CodeDeployEmulator) -> None:
         self.emulator = emulator
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -84,15 +84,11 @@ class CodeDeployServer:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="codedeploy-emulator")
-        self.thread.start()
+        self.loopback = LoopbackServer(Handler, "codedeploy-emulator")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.loopback.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()

@@ -21,26 +21,14 @@ from pushdeploy.images import parse_image_uri
 
 from pushdeploy_local import ecs_scheduler
 from pushdeploy_local.apps import LocalApp
-from pushdeploy_local.codedeploy_emulator import ACTIVE, HOOK_EVENTS
+from pushdeploy_local.codedeploy_emulator import ACTIVE, HOOK_EVENTS, LIFECYCLE_EVENTS
 
 if TYPE_CHECKING:
     from pushdeploy_local.world import World
 
 HOOK_TIMEOUT = timedelta(hours=1)
 STEP = timedelta(seconds=5)
-PHASES = (
-    "Start",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "AllowTestTraffic",
-    "AfterAllowTestTraffic",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-    "TerminationWait",
-    "End",
-)
+PHASES = ("Start", *LIFECYCLE_EVENTS, "TerminationWait", "End")
 HOOKS = set(HOOK_EVENTS)
 
 

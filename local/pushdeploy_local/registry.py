@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from pushdeploy_local.loopback import LoopbackServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -43,8 +44,7 @@ class BlobServer:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True, name="blob-server").start()
+        self.loopback = LoopbackServer(Handler, "blob-server")
 
     def add(self, data: bytes) -> str:
         digest = sha256(data)
@@ -52,11 +52,10 @@ class BlobServer:
         return digest
 
     def url(self, digest: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/blobs/{digest}"
+        return f"{self.loopback.url}/blobs/{digest}"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()
 
 
 @dataclass

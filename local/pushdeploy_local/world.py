@@ -26,6 +26,7 @@ from pushdeploy_local.apps import Behaviour, LocalApp
 from pushdeploy_local.codedeploy_emulator import CodeDeployEmulator
 from pushdeploy_local.codedeploy_server import CodeDeployServer
 from pushdeploy_local.environment import Environment, EnvironmentSpec, build
+from pushdeploy_local.loopback import LoopbackServer
 from pushdeploy_local.registry import BlobServer, publish_image
 from pushdeploy_local.router import ROOT, Delivery, EventRouter
 
@@ -138,18 +139,15 @@ class LocalListener:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LoopbackServer(Proxy, f"listener-{self.listener_arn.rsplit('/', 1)[-1]}")
         return self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return str(self.server.url)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
