@@ -325,3 +325,24 @@ def test_an_older_push_arriving_after_a_newer_one_never_deploys(world, codedeplo
 
     assert late["outcome"] == "superseded" and "a newer push" in late["reason"]
     assert len(codedeploy.deployments) == 1
+
+
+def test_a_push_queued_as_the_active_deployment_ends_is_started_at_once(world, codedeploy, lambda_context, monkeypatch):
+    active = _busy_group(codedeploy, lambda_context)
+    original = codedeploy.create_deployment
+
+    def busy_then_done(**kwargs: Any) -> Any:
+        try:
+            return original(**kwargs)
+        finally:  # CodeDeploy answers "busy", and the active deployment ends right after (its events handled)
+            if codedeploy.deployments[active]["status"] == "Created":
+                codedeploy.finish(active, "Succeeded")
+
+    monkeypatch.setattr(codedeploy, "create_deployment", busy_then_done)
+
+    [result] = deploy(push_event(tag="v1.0.2", digest="sha256:" + "2" * 64, event_id="e2", time=LATER), lambda_context)
+
+    assert result["outcome"] == "deployed"
+    release = ledger().release_by_deployment(result["deployment_id"])
+    assert release is not None and release.tag == "v1.0.2"
+    assert ledger().get_pending("sample-app-prod") is None

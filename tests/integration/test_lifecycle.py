@@ -473,3 +473,29 @@ def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(world
     output = capsys.readouterr()
     assert "secret-token" not in output.out + output.err + logs.getvalue()
     assert "Slack notification failed" in logs.getvalue()
+
+
+def test_a_revert_that_waits_in_the_queue_still_deploys_the_known_good_revision(
+    world, codedeploy, lambda_context, later
+):
+    first = establish_known_good(codedeploy, lambda_context, later)
+    second = deploy(lambda_context, tag="v1.1.0", digest="sha256:" + "2" * 64)
+    succeed(codedeploy, lambda_context, second["deployment_id"])
+    foreign = codedeploy.create_deployment(
+        applicationName="sample-app",
+        deploymentGroupName="sample-app-prod",
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
+    )["deploymentId"]
+    target = runtime.catalog().by_name(TARGET)
+
+    queued = runtime.lifecycle().revert(target, bad=release_of(second["deployment_id"]), reason="test")
+    codedeploy.finish(foreign, "Succeeded")
+    started = runtime.starter().start_pending(target)
+
+    assert queued.outcome == "queued"
+    assert started is not None and started.outcome == "deployed"
+    deployment = codedeploy.deployments[started.deployment_id]
+    appspec = json.loads(deployment["revision"]["appSpecContent"]["content"])
+    known_good_td = release_of(first["deployment_id"]).task_definition_arn
+    assert appspec["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"] == known_good_td
+    assert deployment["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"

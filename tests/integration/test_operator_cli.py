@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -214,18 +215,30 @@ def test_deploy_error_paths(world, codedeploy, capsys):
     assert code == 0 and payload["outcome"] == "deployed"
 
 
-def test_deploy_wait_reports_a_rollback_as_failure(world, codedeploy, capsys):
-    def stop_it() -> None:
-        active = [d for d in codedeploy.deployments.values() if d["status"] == "Created"]
-        codedeploy.finish(
-            active[0]["deploymentId"],
-            "Stopped",
-            error_code="ALARM_ACTIVE",
-            message="One or more alarms have been activated",
-            rollback=True,
-        )
+def finish_when_created(codedeploy: Any, status: str, **kwargs: Any) -> threading.Thread:
+    """What CodeDeploy does later: end the deployment the command under test creates."""
 
-    threading.Timer(0.3, stop_it).start()
+    def run() -> None:
+        for _ in range(200):
+            created = [d for d in codedeploy.deployments.values() if d["status"] == "Created"]
+            if created:
+                codedeploy.finish(created[0]["deploymentId"], status, **kwargs)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_deploy_wait_reports_a_rollback_as_failure(world, codedeploy, capsys):
+    finish_when_created(
+        codedeploy,
+        "Stopped",
+        error_code="ALARM_ACTIVE",
+        message="One or more alarms have been activated",
+        rollback=True,
+    )
 
     code, out, _ = cli(
         capsys, "deploy", TARGET, "--digest", "sha256:" + "c" * 64, "--wait", "--poll", "0.1", "--timeout", "10"
@@ -236,8 +249,10 @@ def test_deploy_wait_reports_a_rollback_as_failure(world, codedeploy, capsys):
 
 
 def test_deploy_wait_reports_success_and_times_out(world, codedeploy, capsys):
-    threading.Timer(0.3, lambda: codedeploy.finish(next(iter(codedeploy.deployments)), "Succeeded")).start()
-    code, out, _ = cli(capsys, "deploy", TARGET, "--digest", "sha256:" + "c" * 64, "--wait", "--poll", "0.1")
+    finish_when_created(codedeploy, "Succeeded")
+    code, out, _ = cli(
+        capsys, "deploy", TARGET, "--digest", "sha256:" + "c" * 64, "--wait", "--poll", "0.1", "--timeout", "10"
+    )
     assert code == 0 and "Succeeded" in out
 
     code, payload = json_cli(

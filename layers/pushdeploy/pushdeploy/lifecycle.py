@@ -302,6 +302,8 @@ class Lifecycle:
             reverts_release_id=bad.release_id,
             reason=reason,
             alarm=trigger_alarm,
+            task_definition_arn=known_good.task_definition_arn,  # kept if the revert has to wait in the queue
+            deployment_config=target.rollback.revert_deployment_config,
         )
         self.ledger.put_release(revert)
         self.ledger.update_release(target.name, bad.release_id, reason=f"reverted: {reason}", alarm=trigger_alarm)

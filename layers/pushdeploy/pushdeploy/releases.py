@@ -69,6 +69,7 @@ class Starter:
         order_key: str | None = None,
         task_definition_arn: str | None = None,
         deployment_config: str | None = None,
+        from_queue: bool = False,
     ) -> Result:
         """Deploy ``release``: clone + pin the current task definition (or use ``task_definition_arn``
         as is, for reverts), create the deployment; when the group is busy apply ``target.on_busy``."""
@@ -93,7 +94,14 @@ class Starter:
         except DeploymentBusy as busy:
             if registered_here:
                 taskdefs.deregister(new_arn)  # the queued push re-clones whatever is current when it starts
-            return self._busy(target, release, busy, order_key or f"{release.created_at}#{release.release_id}")
+            queued = self._busy(target, release, busy, order_key or f"{release.created_at}#{release.release_id}")
+            if queued.outcome == "queued" and not from_queue:
+                # The active deployment may have ended between CreateDeployment and the PENDING write, its
+                # events already handled: then nobody else would start this push. Start it now.
+                started = self.start_pending(target)
+                if started is not None and started.release_id == release.release_id:
+                    return started
+            return queued
         self.ledger.mark_started(
             release,
             deployment_id=deployment_id,
@@ -195,4 +203,12 @@ class Starter:
                 finished_at=clock.iso(),
             )
             return Result("quarantined", "digest was quarantined while queued", target.name, release.release_id)
-        return self.start(target, release, order_key=pending.order_key)
+        reuse = release.task_definition_arn if release.trigger != "push" else None  # reverts keep their revision
+        return self.start(
+            target,
+            release,
+            order_key=pending.order_key,
+            task_definition_arn=reuse,
+            deployment_config=release.deployment_config,
+            from_queue=True,
+        )
