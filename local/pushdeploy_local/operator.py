@@ -20,6 +20,7 @@ import yaml
 from pushdeploy import aws, clock, deployments, runtime, taskdefs
 from pushdeploy.images import DIGEST_RE, ImagePush, ImageRef, parse_image_uri
 from pushdeploy.ledger import KnownGood, Release
+from pushdeploy.releases import Result
 from pushdeploy.settings import settings
 from pushdeploy.targets import Target, TargetConfigError, parse_target
 
@@ -351,10 +352,13 @@ def deploy(name: str, *, tag: str | None, digest: str | None, config: str | None
     else:
         result = runtime.deployer().deploy(target, push)
     code = OK if result.outcome in ("deployed", "queued", "superseded") else FAILED
-    if result.outcome == "quarantined":
-        code = FAILED
+    return _result_answer(f"deploy {target.name} {tag or digest}", result, code)
+
+
+def _result_answer(title: str, result: Result, code: int) -> Answer:
+    """A domain Result (outcome, deployment, reason) as a one-row answer."""
     return Answer(
-        f"deploy {target.name} {tag or digest}",
+        title,
         ["outcome", "deployment", "reason"],
         [[result.outcome, result.deployment_id or "-", result.reason]],
         result.as_dict(),
@@ -424,14 +428,7 @@ def rollback(name: str, *, to: str | None) -> Answer:
     result = runtime.lifecycle().revert(
         target, bad=bad, reason="rollback requested by an operator", to=destination, trigger="manual"
     )
-    code = OK if result.outcome == "revert-started" else FAILED
-    return Answer(
-        f"rollback {target.name}",
-        ["outcome", "deployment", "reason"],
-        [[result.outcome, result.deployment_id or "-", result.reason]],
-        result.as_dict(),
-        code,
-    )
+    return _result_answer(f"rollback {target.name}", result, OK if result.outcome == "revert-started" else FAILED)
 
 
 def release(name: str, digest: str) -> Answer:

@@ -172,9 +172,7 @@ class World:
         self.tags: dict[str, str] = {}  # digest -> tag
         self.forced_alarms: set[str] = set()
         self.alarm_states: dict[str, str] = {}
-        self.metrics_since: datetime | None = None
         self.pushes = 0
-        self.started = False
 
     # -- start and stop ----------------------------------------------------------------------------------------
     def start(self) -> World:
@@ -219,17 +217,12 @@ class World:
         from pushdeploy_local.engine import LifecycleEngine
 
         self.engine = LifecycleEngine(self)
-        self.started = True
         return self
 
     def reset(self, spec: EnvironmentSpec | None = None) -> None:
         """A clean slate for the next scenario (same servers)."""
         urllib.request.urlopen(urllib.request.Request(self.moto_url + "/moto-api/reset", method="POST"))  # noqa: S310
-        for app in self.apps.values():
-            app.close()
-        for listener in getattr(self, "listeners", {}).values():
-            listener.close()
-        self.apps.clear()
+        self._close_apps_and_listeners()
         self.behaviours.clear()
         self.tags.clear()
         self.events.clear()
@@ -243,11 +236,14 @@ class World:
         runtime.reset()
         self.engine.reset()
 
+    def _close_apps_and_listeners(self) -> None:
+        for server in [*self.apps.values(), *getattr(self, "listeners", {}).values()]:
+            server.close()
+        self.apps.clear()
+        self.listeners: dict[str, LocalListener] = {}
+
     def stop(self) -> None:
-        for app in self.apps.values():
-            app.close()
-        for listener in getattr(self, "listeners", {}).values():
-            listener.close()
+        self._close_apps_and_listeners()
         self.codedeploy.close()
         self.blobs.close()
         self.moto.stop()
@@ -321,7 +317,6 @@ class World:
         ledger.put_release(release)
         ledger.set_known_good(release)
         self.note("setup", f"{self.spec.target}: {initial_tag} serves production and is KNOWN_GOOD")
-        self.metrics_since = self.clock.now()
         return env
 
     def update_target(self, changes: dict[str, Any]) -> None:

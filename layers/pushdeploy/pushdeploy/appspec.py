@@ -33,9 +33,6 @@ class AppSpec:
     def revision(self) -> dict[str, Any]:
         return {"revisionType": "AppSpecContent", "appSpecContent": {"content": self.content, "sha256": self.sha256}}
 
-    def document(self) -> dict[str, Any]:
-        return dict(json.loads(self.content))
-
 
 def build_appspec(task_definition_arn: str, container_name: str, container_port: int, hook_prefix: str) -> AppSpec:
     document = {

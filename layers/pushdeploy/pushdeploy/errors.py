@@ -11,10 +11,6 @@ class ConfigurationError(PushdeployError):
     """The function's environment is incomplete or wrong (a deployment problem, not an event problem)."""
 
 
-class TargetNotFound(PushdeployError):
-    pass
-
-
 class DeploymentGroupNotFound(PushdeployError):
     pass
 

@@ -45,9 +45,6 @@ ReleaseStatus = Literal[
     "START_FAILED",  # could not be started (bad config, AWS error after retries)
 ]
 Trigger = Literal["push", "revert", "manual", "rollback"]
-TERMINAL_RELEASE_STATUSES = frozenset(
-    {"SUCCEEDED", "FAILED", "STOPPED", "SUPERSEDED", "REJECTED", "REFUSED", "START_FAILED"}
-)
 
 
 @dataclass
@@ -78,10 +75,6 @@ class Release:
     hooks: dict[str, Any] = field(default_factory=dict)
     commit: dict[str, str] = field(default_factory=dict)
     alarm: str | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_RELEASE_STATUSES
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from pushdeploy.releases import Result, Starter
 from pushdeploy.targets import Target, TargetCatalog
 
 STATUS_BY_DEPLOYMENT = {"Succeeded": "SUCCEEDED", "Failed": "FAILED", "Stopped": "STOPPED"}
-EVENT_STATES = ("START", "SUCCESS", "FAILURE", "STOP", "READY")
 
 
 @dataclass(frozen=True)
