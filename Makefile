@@ -62,10 +62,10 @@ unit integration e2e: $(BIN)/.installed
 	touch $@
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m pushdeploy_local.bench
+	$(BIN)/python -m pushdeploy_local.proof.bench
 
 chaos: $(BIN)/.installed .venv-checkov/bin/.installed
-	$(BIN)/python -m pushdeploy_local.chaos
+	$(BIN)/python -m pushdeploy_local.proof.chaos
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -11,5 +11,6 @@ from pushdeploy.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = runtime.alarm_responder().handle(event, runtime.catalog())
+    services = runtime.services()
+    results = services.alarms.handle(event, services.catalog())
     return {"results": [result.as_dict() for result in results]}

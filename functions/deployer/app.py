@@ -11,5 +11,6 @@ from pushdeploy.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    results = runtime.deployer().handle(event, runtime.catalog())
+    services = runtime.services()
+    results = services.deployer.handle(event, services.catalog())
     return {"results": [result.as_dict() for result in results]}

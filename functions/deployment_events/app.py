@@ -11,7 +11,6 @@ from pushdeploy.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from pushdeploy.lifecycle import handle_event  # on first use: keeps the cold import small
-
-    results = handle_event(runtime.lifecycle(), event, runtime.catalog())
+    services = runtime.services()
+    results = services.lifecycle.handle(event, services.catalog())
     return {"results": [result.as_dict() for result in results]}

@@ -11,5 +11,5 @@ from pushdeploy.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    verdict = runtime.hook_runner().handle(event, context.get_remaining_time_in_millis)
+    verdict = runtime.services().hook_runner().handle(event, context.get_remaining_time_in_millis)
     return verdict.as_dict()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 OUTCOMES = {
     "deployed",
@@ -32,7 +32,7 @@ def rehearse(tmp_path: Path, *args: str) -> tuple[int, str, list[dict[str, Any]]
     report = tmp_path / "report.json"
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     done = subprocess.run(
-        [sys.executable, "-m", "pushdeploy_local.cli", "rehearse", "--report", str(report), *args],
+        [sys.executable, "-m", "pushdeploy_cli", "rehearse", "--report", str(report), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

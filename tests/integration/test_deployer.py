@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from pushdeploy import aws
-from pushdeploy.appspec import HOOK_STAGES
-from pushdeploy.runtime import ledger
+from pushdeploy import aws, runtime
+from pushdeploy.model.appspec import HOOK_STAGES
 
-from tests.conftest import load_event, load_handler, push_event
+from tests.helpers import ledger, load_event, load_handler, push_event
 
 SAMPLE_DIGEST = load_event("ecr-image-action-push.json")["detail"]["image-digest"]
 OTHER_DIGEST = "sha256:" + "b" * 64
@@ -149,7 +148,7 @@ def test_a_failure_before_create_deployment_releases_the_claim_so_the_retry_depl
     monkeypatch.setattr(codedeploy, "create_deployment", flaky)
     event = load_event("ecr-image-action-push.json")
 
-    from pushdeploy.deployer import PushNotProcessed
+    from pushdeploy.services.deployer import PushNotProcessed
 
     with pytest.raises(PushNotProcessed, match="ThrottlingException"):
         deploy(event, lambda_context)
@@ -185,9 +184,8 @@ def test_queue_latest_keeps_only_the_newest_waiting_push(world, codedeploy, lamb
     assert len(codedeploy.deployments) == 1
 
     codedeploy.finish(active, "Succeeded")
-    from pushdeploy.runtime import catalog, starter
-
-    started = starter().start_pending(catalog().by_name("sample-app-prod"))
+    services = runtime.services()
+    started = services.starter.start_pending(services.catalog().by_name("sample-app-prod"))
     assert started is not None and started.outcome == "deployed"
     release = ledger().release_by_deployment(str(started.deployment_id))
     assert release is not None and release.digest == "sha256:" + "3" * 64

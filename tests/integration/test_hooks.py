@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from pushdeploy import aws
-from pushdeploy.runtime import ledger
-from pushdeploy_local import ecs_scheduler
-from pushdeploy_local.apps import LocalApp
-from pushdeploy_local.registry import BlobServer, EcrWithBlobDownloads, publish_image
+from pushdeploy_local.emulator import ecs as ecs_scheduler
+from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
+from pushdeploy_local.world.apps import LocalApp
 
-from tests.conftest import REGION, LambdaContext, load_event, load_handler, push_event
+from tests.helpers import REGION, LambdaContext, ledger, load_event, load_handler, push_event
 
 REPO = "my-repository-name"
 
@@ -22,7 +21,7 @@ REPO = "my-repository-name"
 @pytest.fixture
 def blobs(world: Any) -> Iterator[BlobServer]:
     server = BlobServer()
-    aws.use_client("ecr", EcrWithBlobDownloads(aws.client("ecr"), server))
+    serve_layer_downloads(server)
     yield server
     server.close()
 
@@ -192,7 +191,7 @@ def test_after_install_reports_the_stopped_reason_verbatim(world, codedeploy, la
         "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref "
         "my-repository-name@sha256:aaaa: not found"
     )
-    ecs_scheduler.stop_tasks("sample-cluster", task_set, reason, count=2)
+    ecs_scheduler.stop_tasks(aws.client("ecs"), "sample-cluster", task_set, reason, count=2)
 
     verdict, status = invoke_hook("AfterInstall", deployment_id, codedeploy, monkeypatch)
 

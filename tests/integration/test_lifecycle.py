@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from pushdeploy import aws, clock, runtime
-from pushdeploy.runtime import ledger
-from pushdeploy_local.registry import BlobServer, EcrWithBlobDownloads, publish_image
+from pushdeploy.settings import Settings
+from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
 
-from tests.conftest import load_event, load_handler, push_event
+from tests.helpers import ledger, load_event, load_handler, push_event
 
 TARGET = "sample-app-prod"
 
@@ -26,12 +26,7 @@ def inbox(world: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     monkeypatch.setenv("PUSHDEPLOY_TOPIC_ARN", topic)
-    from pushdeploy.settings import reset_settings
-
-    reset_settings()
-    runtime.notifier.cache_clear()
-    runtime.lifecycle.cache_clear()
-    runtime.alarm_responder.cache_clear()
+    runtime.configure(Settings.from_env())
 
     def read() -> list[dict[str, Any]]:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -95,7 +90,7 @@ def establish_known_good(codedeploy: Any, lambda_context: Any, later: Any) -> di
     first = deploy(lambda_context, tag="v1.0.0", digest="sha256:" + "1" * 64)
     succeed(codedeploy, lambda_context, first["deployment_id"])
     later(31)
-    runtime.lifecycle().promote_if_due(runtime.catalog().by_name(TARGET))
+    runtime.services().lifecycle.promote_if_due(runtime.services().catalog().by_name(TARGET))
     clock.reset()
     known_good = ledger().known_good(TARGET)
     assert known_good is not None and known_good.tag == "v1.0.0"
@@ -287,7 +282,7 @@ def test_pruning_keeps_known_good_and_running_revisions(world, codedeploy, lambd
 def test_notifications_name_the_commit_when_the_image_has_labels(world, codedeploy, lambda_context, inbox):
     blobs = BlobServer()
     try:
-        aws.use_client("ecr", EcrWithBlobDownloads(aws.client("ecr"), blobs))
+        serve_layer_downloads(blobs)
         image = publish_image(
             aws.client("ecr"),
             "my-repository-name",
@@ -315,7 +310,7 @@ def test_notifications_name_the_commit_when_the_image_has_labels(world, codedepl
 def test_notifications_without_labels_leave_the_commit_out(world, codedeploy, lambda_context, inbox):
     blobs = BlobServer()
     try:
-        aws.use_client("ecr", EcrWithBlobDownloads(aws.client("ecr"), blobs))
+        serve_layer_downloads(blobs)
         image = publish_image(aws.client("ecr"), "my-repository-name", "v3.0.0", blobs=blobs, labels=None)
         started = deploy(lambda_context, tag="v3.0.0", digest=image.digest)
         codedeploy.finish(
@@ -341,11 +336,7 @@ def test_notifications_without_labels_leave_the_commit_out(world, codedeploy, la
 
 def test_a_notification_failure_never_fails_the_bookkeeping(world, codedeploy, lambda_context, monkeypatch):
     monkeypatch.setenv("PUSHDEPLOY_TOPIC_ARN", "arn:aws:sns:us-west-2:123456789012:does-not-exist")
-    from pushdeploy.settings import reset_settings
-
-    reset_settings()
-    runtime.notifier.cache_clear()
-    runtime.lifecycle.cache_clear()
+    runtime.configure(Settings.from_env())
     started = deploy(lambda_context, tag="v1.0.0", digest="sha256:" + "1" * 64)
 
     result = succeed(codedeploy, lambda_context, started["deployment_id"])
@@ -390,7 +381,7 @@ def test_composite_and_metric_math_alarms_are_recognised(world, codedeploy, lamb
     [result] = alarm(lambda_context, name="sample-app-health", configuration=composite)
 
     assert result["outcome"] == "rollback-started" and "(composite)" in result["reason"]
-    from pushdeploy.alarms import parse_alarm_event
+    from pushdeploy.model.events import parse_alarm_event
 
     math = load_event("cloudwatch-alarm-state-change-metric.json")
     math["detail"]["configuration"] = {"metrics": [{"id": "e1", "expression": "m1/m2*100", "returnData": True}]}
@@ -486,11 +477,11 @@ def test_a_revert_that_waits_in_the_queue_still_deploys_the_known_good_revision(
         deploymentGroupName="sample-app-prod",
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
     )["deploymentId"]
-    target = runtime.catalog().by_name(TARGET)
+    target = runtime.services().catalog().by_name(TARGET)
 
-    queued = runtime.lifecycle().revert(target, bad=release_of(second["deployment_id"]), reason="test")
+    queued = runtime.services().reverts.revert(target, bad=release_of(second["deployment_id"]), reason="test")
     codedeploy.finish(foreign, "Succeeded")
-    started = runtime.starter().start_pending(target)
+    started = runtime.services().starter.start_pending(target)
 
     assert queued.outcome == "queued"
     assert started is not None and started.outcome == "deployed"

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from pushdeploy import aws
-from pushdeploy.runtime import ledger
-from pushdeploy_local.cli import main
-from pushdeploy_local.registry import publish_image
+from pushdeploy_cli.main import main
+from pushdeploy_local.emulator.ecr import publish_image
 
-from tests.conftest import load_event, load_handler, push_event
+from tests.helpers import ledger, load_event, load_handler, push_event
 
 TARGET = "sample-app-prod"
 REPO = "my-repository-name"

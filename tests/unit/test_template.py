@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from pushdeploy_local.router import EventRouter, load_template
+from pushdeploy_local.world.bus import EventRouter, load_template
 
-from tests.conftest import load_event
+from tests.helpers import load_event
 
 TEMPLATE = load_template()
 

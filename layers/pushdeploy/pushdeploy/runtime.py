@@ -1,95 +1,137 @@
-"""Process-wide wiring for the Lambda handlers: settings, ledger, targets, the domain services.
+"""The composition root: one typed :class:`Services` object wires settings, ledger and every use case.
 
-Built lazily on first use (so importing a handler does no I/O) and kept for the life of the container.
+Built lazily (importing a handler does no I/O and imports no pydantic), each service on first use, and kept for
+the life of the container. The CLI and tests :func:`configure` it with their own settings.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cached_property
 from typing import TYPE_CHECKING
-
-from pushdeploy.settings import settings
 
 if TYPE_CHECKING:
     from pushdeploy.ledger import Ledger
-    from pushdeploy.targets import TargetCatalog
+    from pushdeploy.model.targets import TargetCatalog
+    from pushdeploy.services.alarms import AlarmResponder
+    from pushdeploy.services.deployer import Deployer
+    from pushdeploy.services.hooks import HookRunner
+    from pushdeploy.services.inspection import Inspection
+    from pushdeploy.services.lifecycle import Lifecycle
+    from pushdeploy.services.notify import Notifier
+    from pushdeploy.services.retention import Retention
+    from pushdeploy.services.reverts import Reverts
+    from pushdeploy.services.starter import Starter
+    from pushdeploy.services.target_admin import TargetAdmin
+    from pushdeploy.settings import Settings
 
-# Domain modules are imported on first use, not at import: a cold start pays only for what it runs.
-
-
-@cache
-def ledger() -> Ledger:
-    from pushdeploy.ledger import Ledger
-
-    return Ledger(settings().table_name)
-
-
-def catalog() -> TargetCatalog:
-    from pushdeploy.targets import load_catalog
-
-    current = settings()
-    return load_catalog(current.targets_path, max_age=current.targets_cache_seconds)
+# Modules are imported on first use, not at import: a cold start pays only for what it runs.
 
 
-@cache
-def starter():  # type: ignore[no-untyped-def]
-    from pushdeploy.releases import Starter
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
-    return Starter(ledger(), settings().hook_function_prefix)
+    def catalog(self) -> TargetCatalog:
+        """Every target under the stack's SSM path (cached by Powertools for ``targets_cache_seconds``)."""
+        from pushdeploy.aws.ssm import load_catalog
+
+        return load_catalog(self.settings.targets_path, max_age=self.settings.targets_cache_seconds)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from pushdeploy.ledger import Ledger
+
+        return Ledger(self.settings.table_name)
+
+    @cached_property
+    def starter(self) -> Starter:
+        from pushdeploy.services.starter import Starter
+
+        return Starter(self.ledger, self.settings.hook_function_prefix)
+
+    @cached_property
+    def deployer(self) -> Deployer:
+        from pushdeploy.services.deployer import Deployer
+
+        return Deployer(self.ledger, self.starter)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        from pushdeploy.services.notify import Notifier
+
+        return Notifier(self.settings.notification_topic_arn, self.settings.slack_secret_arn)
+
+    @cached_property
+    def retention(self) -> Retention:
+        from pushdeploy.services.retention import Retention
+
+        return Retention(self.ledger)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        from pushdeploy.services.lifecycle import Lifecycle
+
+        return Lifecycle(self.ledger, self.starter, self.notifier, self.retention)
+
+    @cached_property
+    def inspection(self) -> Inspection:
+        from pushdeploy.services.inspection import Inspection
+
+        return Inspection(self.ledger)
+
+    @cached_property
+    def reverts(self) -> Reverts:
+        from pushdeploy.services.reverts import Reverts
+
+        return Reverts(self.ledger, self.starter, self.inspection)
+
+    @cached_property
+    def alarms(self) -> AlarmResponder:
+        from pushdeploy.services.alarms import AlarmResponder
+
+        return AlarmResponder(self.ledger, self.lifecycle, self.reverts)
+
+    @cached_property
+    def target_admin(self) -> TargetAdmin:
+        from pushdeploy.services.target_admin import TargetAdmin
+
+        return TargetAdmin(self.settings.targets_path, self.catalog)
+
+    def hook_runner(self) -> HookRunner:
+        """The hook of this function's stage (``PUSHDEPLOY_HOOK_STAGE``, set per function by the template)."""
+        from pushdeploy.services.hooks import HookRunner
+        from pushdeploy.settings import hook_stage
+
+        return HookRunner(hook_stage(), self.ledger, self.catalog)
 
 
-@cache
-def deployer():  # type: ignore[no-untyped-def]
-    from pushdeploy.deployer import Deployer
+_services: Services | None = None
 
-    return Deployer(ledger(), starter())
+
+def services() -> Services:
+    """The process-wide services (settings read from the environment on first use)."""
+    global _services
+    if _services is None:
+        from pushdeploy.settings import Settings
+
+        _services = Services(Settings.from_env())
+    return _services
+
+
+def configure(settings: Settings) -> Services:
+    """Use ``settings`` from now on (the CLI; tests): new services; clients and caches are kept."""
+    global _services
+    _services = Services(settings)
+    return _services
 
 
 def reset() -> None:
-    """Forget every cached service (tests; the local runner between environments)."""
-    from pushdeploy import aws, deployments, targets
-    from pushdeploy.settings import reset_settings
+    """Forget every cached service, client and cache (tests; the local world between environments)."""
+    global _services
+    from pushdeploy import aws
+    from pushdeploy.aws import codedeploy, ssm
 
-    for cached in (ledger, starter, deployer, notifier, lifecycle, alarm_responder):
-        cached.cache_clear()
-    reset_settings()
+    _services = None
     aws.reset_clients()
-    deployments.clear_cache()
-    targets.clear_cache()
-
-
-def hook_runner():  # type: ignore[no-untyped-def]
-    """The hook of this function's stage (PUSHDEPLOY_HOOK_STAGE, set per function by the template)."""
-    import os
-
-    from pushdeploy.appspec import HOOK_STAGES
-    from pushdeploy.errors import ConfigurationError
-    from pushdeploy.hooks import HookRunner
-
-    stage = os.environ.get("PUSHDEPLOY_HOOK_STAGE", "")
-    if stage not in HOOK_STAGES:
-        raise ConfigurationError(f"PUSHDEPLOY_HOOK_STAGE is {stage!r}, expected one of {HOOK_STAGES}")
-    return HookRunner(stage, ledger(), catalog)  # type: ignore[arg-type]
-
-
-@cache
-def notifier():  # type: ignore[no-untyped-def]
-    import os
-
-    from pushdeploy.notify import Notifier
-
-    return Notifier(settings().notification_topic_arn, os.environ.get("PUSHDEPLOY_SLACK_SECRET_ARN") or None)
-
-
-@cache
-def lifecycle():  # type: ignore[no-untyped-def]
-    from pushdeploy.lifecycle import Lifecycle
-
-    return Lifecycle(ledger(), starter(), notifier())
-
-
-@cache
-def alarm_responder():  # type: ignore[no-untyped-def]
-    from pushdeploy.alarms import AlarmResponder
-
-    return AlarmResponder(ledger(), lifecycle())
+    codedeploy.clear_cache()
+    ssm.clear_cache()

@@ -1,51 +1,92 @@
-"""The functions' environment, read once and validated: a missing variable is named, never defaulted."""
+"""Every ``PUSHDEPLOY_*`` setting in one validated object: a missing variable is named, never defaulted.
+
+The functions read them from their environment (:meth:`Settings.from_env`, the only reader of ``os.environ``
+for these); the CLI builds them from the deployed stack's outputs instead (:meth:`Settings.from_stack_outputs`).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pushdeploy.errors import ConfigurationError
 
+HookStageName = Literal[
+    "BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"
+]
 
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return value
+# field -> environment variable (template.yaml sets these on the functions)
+VARIABLES = {
+    "table_name": "PUSHDEPLOY_TABLE",
+    "targets_path": "PUSHDEPLOY_TARGETS_PATH",
+    "hook_function_prefix": "PUSHDEPLOY_HOOK_PREFIX",
+    "notification_topic_arn": "PUSHDEPLOY_TOPIC_ARN",
+    "slack_secret_arn": "PUSHDEPLOY_SLACK_SECRET_ARN",
+    "targets_cache_seconds": "PUSHDEPLOY_TARGETS_CACHE_SECONDS",
+}
+HOOK_STAGE_VARIABLE = "PUSHDEPLOY_HOOK_STAGE"  # per hook function; read per invocation (see hook_stage())
+# stack output -> field (the CLI's way in)
+STACK_OUTPUTS = {
+    "LedgerTableName": "table_name",
+    "TargetsPath": "targets_path",
+    "HookFunctionPrefix": "hook_function_prefix",
+    "NotificationTopicArn": "notification_topic_arn",
+}
 
 
-@dataclass(frozen=True)
-class Settings:
-    table_name: str
-    targets_path: str
-    hook_function_prefix: str
-    notification_topic_arn: str | None
-    targets_cache_seconds: int
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table_name: str = Field(min_length=1)
+    targets_path: str = Field(min_length=1)
+    hook_function_prefix: str = Field(min_length=1)
+    notification_topic_arn: str | None = None
+    slack_secret_arn: str | None = None
+    targets_cache_seconds: int = Field(default=60, ge=0)
+
+    @field_validator("targets_path")
+    @classmethod
+    def _ends_with_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
 
     @classmethod
-    def from_env(cls) -> Settings:
-        prefix = _required("PUSHDEPLOY_TARGETS_PATH")
-        return cls(
-            table_name=_required("PUSHDEPLOY_TABLE"),
-            targets_path=prefix if prefix.endswith("/") else prefix + "/",
-            hook_function_prefix=_required("PUSHDEPLOY_HOOK_PREFIX"),
-            notification_topic_arn=os.environ.get("PUSHDEPLOY_TOPIC_ARN") or None,
-            targets_cache_seconds=int(os.environ.get("PUSHDEPLOY_TARGETS_CACHE_SECONDS", "60")),
-        )
+    def _validated(cls, values: Mapping[str, str | None], name_of: Mapping[str, str]) -> Settings:
+        present = {k: v for k, v in values.items() if v not in (None, "")}
+        try:
+            return cls.model_validate(present)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else "?"
+                what = name_of.get(field, field)
+                problems.append(f"{what} is not set" if error["type"] == "missing" else f"{what}: {error['msg']}")
+            raise ConfigurationError("; ".join(problems)) from exc
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {field: (environ.get(variable) or "").strip() or None for field, variable in VARIABLES.items()}
+        return cls._validated(values, {f: f"environment variable {v}" for f, v in VARIABLES.items()})
+
+    @classmethod
+    def from_stack_outputs(cls, outputs: Mapping[str, str], stack: str) -> Settings:
+        values = {field: outputs.get(output) for output, field in STACK_OUTPUTS.items()}
+        return cls._validated(values, {f: f"stack {stack} output {o}" for o, f in STACK_OUTPUTS.items()})
 
 
-_settings: Settings | None = None
+def hook_stage(environ: Mapping[str, str] | None = None) -> HookStageName:
+    """The lifecycle stage this hook function validates (``PUSHDEPLOY_HOOK_STAGE``, set per function).
 
+    Read per invocation, not cached with the rest: the local world runs the five hook functions in one process.
+    """
+    from typing import get_args
 
-def settings() -> Settings:
-    """The process-wide settings (read on first use)."""
-    global _settings
-    if _settings is None:
-        _settings = Settings.from_env()
-    return _settings
-
-
-def reset_settings() -> None:
-    global _settings
-    _settings = None
+    value = (os.environ if environ is None else environ).get(HOOK_STAGE_VARIABLE, "")
+    stages: tuple[HookStageName, ...] = get_args(HookStageName)
+    for stage in stages:
+        if stage == value:
+            return stage
+    raise ConfigurationError(f"environment variable {HOOK_STAGE_VARIABLE} is {value!r}, expected one of {stages}")

@@ -8,8 +8,8 @@ from functools import cached_property
 from typing import Any, Literal
 
 from pushdeploy import aws, clock
-from pushdeploy.deployments import DeploymentGroup
-from pushdeploy.targets import Target
+from pushdeploy.model.deployments import Deployment, DeploymentGroup
+from pushdeploy.model.targets import Target
 
 Severity = Literal["error", "warning", "info"]
 
@@ -64,7 +64,7 @@ class HookContext:
     stage: str
     target: Target
     group: DeploymentGroup
-    deployment: dict[str, Any]
+    deployment: Deployment
     task_definition_arn: str
     container_name: str
     container_port: int
@@ -93,12 +93,7 @@ class HookContext:
 
     @property
     def deployment_started_at(self) -> datetime:
-        created = self.deployment.get("createTime")
-        if isinstance(created, datetime):
-            return created
-        if isinstance(created, str):
-            return clock.parse(created)
-        return clock.now()
+        return self.deployment.created_at or clock.now()
 
     @property
     def watched_alarms(self) -> list[str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pushdeploy import aws
+from pushdeploy.aws.ecr import inspect_image
 from pushdeploy.checks import CheckResult, HookContext, Severity
-from pushdeploy.images import ECS_TO_OCI_ARCH, ImageRef, inspect_image, parse_image_uri
+from pushdeploy.model.images import ECS_TO_OCI_ARCH, ImageRef, parse_image_uri
 
 SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pushdeploy import aws
 from pushdeploy.checks import Budget, CheckResult, HookContext
-from pushdeploy.targets import SmokeChecks, SmokeRequest
+from pushdeploy.model.targets import SmokeChecks, SmokeRequest
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -1,0 +1,56 @@
+"""``pushdeploy history TARGET``: a target's releases, newest first."""
+
+from __future__ import annotations
+
+from pushdeploy import clock
+from pushdeploy.model.releases import Release
+from pushdeploy.runtime import Services
+
+from pushdeploy_cli.answers import Answer
+from pushdeploy_cli.connect import target_named
+
+
+def _duration(release: Release) -> str:
+    if not release.started_at or not release.finished_at:
+        return ""
+    seconds = int((clock.parse(release.finished_at) - clock.parse(release.started_at)).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def history(services: Services, name: str, limit: int) -> Answer:
+    target = target_named(services, name)
+    releases = services.inspection.history(target, limit)
+    rows = [
+        [
+            r.created_at,
+            r.tag or "",
+            r.digest[:19],
+            r.trigger,
+            r.status,
+            _duration(r),
+            (r.commit or {}).get("revision", "")[:12],
+            (r.reason or "")[:100],
+        ]
+        for r in releases
+    ]
+    payload = [
+        {
+            "release_id": r.release_id,
+            "created_at": r.created_at,
+            "tag": r.tag,
+            "digest": r.digest,
+            "trigger": r.trigger,
+            "status": r.status,
+            "duration": _duration(r),
+            "commit": r.commit,
+            "reason": r.reason,
+            "deployment_id": r.deployment_id,
+        }
+        for r in releases
+    ]
+    return Answer(
+        f"{target.name}: {len(rows)} release(s), newest first",
+        ["created", "tag", "digest", "trigger", "result", "duration", "commit", "reason"],
+        rows,
+        payload,
+    )

@@ -1,0 +1,19 @@
+"""``pushdeploy rollback TARGET [--to DIGEST|TAG]``: stop the active deployment, or go back to known-good."""
+
+from __future__ import annotations
+
+from pushdeploy.runtime import Services
+from pushdeploy.services.reverts import NothingToRollBack
+
+from pushdeploy_cli.answers import BAD_INPUT, FAILED, NOT_FOUND, OK, Answer, CommandError, result_answer
+from pushdeploy_cli.connect import target_named
+
+
+def rollback(services: Services, name: str, *, to: str | None) -> Answer:
+    target = target_named(services, name)
+    try:
+        result = services.reverts.operator_rollback(target, to=to)
+    except NothingToRollBack as exc:
+        raise CommandError(str(exc), NOT_FOUND if exc.not_found else BAD_INPUT) from exc
+    ok = result.outcome in ("rollback-started", "revert-started")
+    return result_answer(f"rollback {target.name}", result, OK if ok else FAILED)

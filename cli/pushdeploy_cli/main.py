@@ -1,0 +1,197 @@
+"""The ``pushdeploy`` command line: argument parsing, one top-level error mapping, rendering."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pushdeploy_cli import __version__
+from pushdeploy_cli.answers import BAD_INPUT, EXIT_CODES_HELP, NOT_FOUND, OK, Answer, CommandError, render
+
+
+def _quiet_domain_logs() -> None:
+    """The domain's structured logs go to stderr (stdout is the answer), warnings and worse by default."""
+    from pushdeploy.observability import logger
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = sys.stderr
+    logger.setLevel(os.environ.get("PUSHDEPLOY_CLI_LOG_LEVEL", "WARNING"))
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from pushdeploy.aws.account import StackNotFound
+    from pushdeploy.errors import ConfigurationError, PushdeployError
+
+    from pushdeploy_cli.commands import deploy, history, release, rollback, status, targets, wait
+    from pushdeploy_cli.connect import connect
+
+    _quiet_domain_logs()
+    try:
+        if args.command == "targets" and args.action == "validate":
+            return _show(targets.validate(args.file), args)  # a local file: no account needed
+        services = connect(stack=args.stack, profile=args.profile, region=args.region)
+        commands: dict[str, Callable[[], Answer]] = {
+            "targets": lambda: (
+                targets.apply(services, args.file, dry_run=args.dry_run)
+                if args.action == "apply"
+                else targets.list_targets(services)
+            ),
+            "status": lambda: status.status(services, args.target),
+            "history": lambda: history.history(services, args.target, args.limit),
+            "deploy": lambda: deploy.deploy(
+                services, args.target, tag=args.tag, digest=args.digest, config=args.config, force=args.force
+            ),
+            "rollback": lambda: rollback.rollback(services, args.target, to=args.to),
+            "release": lambda: release.release(services, args.target, args.digest),
+        }
+        if args.command == "rollback" and not args.yes:
+            question = f"Roll back {args.target}" + (f" to {args.to}" if args.to else "") + "?"
+            if not _confirm(question):
+                raise CommandError("not confirmed (use --yes)", BAD_INPUT)
+        answer = commands[args.command]()
+        deployment_id = answer.payload.get("deployment_id") if isinstance(answer.payload, dict) else None
+        if getattr(args, "wait", False) and deployment_id and answer.code == OK:
+            if args.output != "json":
+                render(answer, args.output)
+            final = wait.wait(
+                services, deployment_id, timeout=args.timeout, progress=_progress(args.output), poll_seconds=args.poll
+            )
+            if args.output == "json":
+                final.payload = {**answer.payload, "final": final.payload}
+            render(final, args.output)
+            return final.code
+        return _show(answer, args)
+    except CommandError as exc:
+        return _fail(args, str(exc), exc.code)
+    except StackNotFound as exc:
+        return _fail(args, f"{exc} (pass --stack or --region)", NOT_FOUND)
+    except (ConfigurationError, PushdeployError) as exc:
+        return _fail(args, str(exc), BAD_INPUT)
+
+
+def _show(answer: Answer, args: argparse.Namespace) -> int:
+    render(answer, args.output)
+    return answer.code
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    if getattr(args, "output", "table") == "json":
+        print(json.dumps({"error": message, "code": code}))
+    else:
+        print(f"pushdeploy {args.command}: {message}", file=sys.stderr)
+    return code
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from pushdeploy_cli.commands.rehearse import rehearse
+
+    try:
+        return rehearse(scenarios=args.scenario, report=args.report, quiet=args.quiet, then=args.then, run_command=main)
+    except CommandError as exc:
+        print(f"pushdeploy rehearse: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _progress(output: str) -> Any:
+    seen: list[str] = []
+
+    def show(deployment: Any) -> None:
+        if output != "json" and (not seen or seen[-1] != deployment.status):
+            print(f"  ... {deployment.deployment_id}: {deployment.status}", file=sys.stderr)
+        seen.append(deployment.status)
+
+    return show
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=("table", "json"), default="table")
+    parser.add_argument("--profile", help="AWS profile (default credential chain otherwise)")
+    parser.add_argument("--region", help="AWS region")
+    parser.add_argument("--stack", default="pushdeploy", help="the pushdeploy stack whose outputs to use")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pushdeploy", description="ECR push -> verified ECS blue/green deployments", epilog=EXIT_CODES_HELP
+    )
+    parser.add_argument("--version", action="version", version=f"pushdeploy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rehearse = sub.add_parser("rehearse", help="run pushdeploy end to end on this machine (no AWS account)")
+    rehearse.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="FILE_OR_NAME",
+        help="a scenario file or built-in name (repeatable; default: every built-in)",
+    )
+    rehearse.add_argument("--report", metavar="FILE", help="write the JSON report here")
+    rehearse.add_argument("--quiet", action="store_true", help="print timelines only for failed scenarios")
+    rehearse.add_argument(
+        "--then",
+        action="append",
+        default=[],
+        metavar="COMMAND",
+        help="an operator command to run against the environment after each scenario",
+    )
+    rehearse.set_defaults(func=_rehearse)
+
+    targets = sub.add_parser("targets", help="validate, apply and list deployment targets")
+    actions = targets.add_subparsers(dest="action", required=True)
+    for action, text in (("validate", "check a YAML file of targets"), ("apply", "write targets to SSM")):
+        cmd = actions.add_parser(action, help=text)
+        cmd.add_argument("file")
+        if action == "apply":
+            cmd.add_argument("--dry-run", action="store_true")
+        _add_common(cmd)
+    _add_common(actions.add_parser("list", help="targets in SSM, with their validity"))
+    status = sub.add_parser("status", help="what serves production, what is deploying, what waits")
+    status.add_argument("target", nargs="?")
+    history = sub.add_parser("history", help="releases of a target, newest first")
+    history.add_argument("target")
+    history.add_argument("--limit", type=int, default=20)
+    deploy = sub.add_parser("deploy", help="deploy an image through the same path as a push")
+    deploy.add_argument("target")
+    image = deploy.add_mutually_exclusive_group(required=True)
+    image.add_argument("--tag")
+    image.add_argument("--digest")
+    deploy.add_argument("--config", help="deployment config name (overrides the target's)")
+    deploy.add_argument("--force", action="store_true", help="deploy even if already deployed or quarantined")
+    rollback = sub.add_parser("rollback", help="stop the active deployment, or go back to known-good")
+    rollback.add_argument("target")
+    rollback.add_argument("--to", metavar="DIGEST|TAG")
+    rollback.add_argument("--yes", action="store_true")
+    release = sub.add_parser("release", help="lift a digest's quarantine")
+    release.add_argument("target")
+    release.add_argument("digest")
+    for cmd in (status, history, deploy, rollback, release):
+        _add_common(cmd)
+    for cmd in (deploy, rollback):
+        cmd.add_argument("--wait", action="store_true", help="wait for the deployment's final status")
+        cmd.add_argument("--timeout", type=float, default=3600)
+        cmd.add_argument("--poll", type=float, default=10, help=argparse.SUPPRESS)
+    for cmd in (targets, status, history, deploy, rollback, release):
+        cmd.set_defaults(func=_operate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: Any = args.func(args)
+    return int(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

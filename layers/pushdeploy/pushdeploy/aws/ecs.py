@@ -1,0 +1,72 @@
+"""ECS: the service's current task definition, registering pinned revisions, retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pushdeploy import aws
+from pushdeploy.errors import TaskDefinitionError
+from pushdeploy.model.taskdefs import (
+    ServiceState,
+    container_image,
+    registration_from,
+    revisions_to_prune,
+    service_state,
+)
+
+
+def describe_service(cluster: str, service: str) -> ServiceState:
+    response = aws.ecs_client().describe_services(cluster=cluster, services=[service])
+    services = response.get("services") or []
+    if not services or services[0].get("status") == "INACTIVE":
+        reason = (response.get("failures") or [{}])[0].get("reason", "not found")
+        raise TaskDefinitionError(f"ECS service {service} in cluster {cluster}: {reason}")
+    return service_state(dict(services[0]), cluster=cluster, name=service)
+
+
+def describe_task_definition(arn: str) -> dict[str, Any]:
+    return dict(aws.ecs_client().describe_task_definition(taskDefinition=arn)["taskDefinition"])
+
+
+def image_of(task_definition_arn: str, container_name: str | None = None) -> str | None:
+    """The image ``container_name`` (or the first container) of a task definition runs."""
+    return container_image(describe_task_definition(task_definition_arn), container_name)
+
+
+def register_pinned_revision(base_arn: str, container_name: str, image: str) -> str:
+    """Register a new revision of ``base_arn``'s family with ``container_name`` running ``image``."""
+    ecs = aws.ecs_client()
+    described = ecs.describe_task_definition(taskDefinition=base_arn, include=["TAGS"])
+    registration = registration_from(
+        dict(described["taskDefinition"]), list(described.get("tags") or []), container_name, image
+    )
+    registered = ecs.register_task_definition(**registration)
+    return str(registered["taskDefinition"]["taskDefinitionArn"])
+
+
+def deregister(task_definition_arn: str) -> None:
+    aws.ecs_client().deregister_task_definition(taskDefinition=task_definition_arn)
+
+
+def active_revisions(family: str) -> list[str]:
+    ecs = aws.ecs_client()
+    arns: list[str] = []
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"familyPrefix": family, "status": "ACTIVE", "sort": "DESC"}
+        if token:
+            kwargs["nextToken"] = token
+        page = ecs.list_task_definitions(**kwargs)
+        arns.extend(page.get("taskDefinitionArns", []))
+        token = page.get("nextToken")
+        if not token:
+            return arns
+
+
+def prune(family: str, *, keep: int, protected: set[str]) -> list[str]:
+    """Deregister the revisions :func:`revisions_to_prune` picks. Returns what was deregistered."""
+    removed = []
+    for arn in revisions_to_prune(active_revisions(family), family, keep=keep, protected=protected):
+        deregister(arn)
+        removed.append(arn)
+    return removed

@@ -1,0 +1,101 @@
+"""Releases (``RELEASE#<release_id>``): one per push, revert, manual deploy or CodeDeploy rollback; ids sort by
+creation time. The GSI ``by_deployment`` finds a release by CodeDeploy deployment id in one query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pushdeploy import clock
+from pushdeploy.ledger.table import DEPLOYMENT_INDEX, Table, pk
+from pushdeploy.model.releases import Release
+
+
+class Releases(Table):
+    def put_release(self, release: Release) -> None:
+        self.client.put_item(TableName=self.table, Item=self._release_item(release))
+
+    def update_release(self, target: str, release_id: str, **changes: Any) -> None:
+        changes["updated_at"] = clock.iso()
+        names, values, sets, removes = {}, {}, [], []
+        for i, (name, value) in enumerate(changes.items()):
+            names[f"#f{i}"] = name
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":v{i}"] = self._value(value)
+                sets.append(f"#f{i} = :v{i}")
+        expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+        kwargs: dict[str, Any] = dict(
+            TableName=self.table,
+            Key=self._key(pk(target), f"RELEASE#{release_id}"),
+            UpdateExpression=expression.strip(),
+            ExpressionAttributeNames=names,
+            ConditionExpression="attribute_exists(pk)",
+        )
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        self.client.update_item(**kwargs)
+
+    def mark_started(
+        self,
+        release: Release,
+        *,
+        deployment_id: str,
+        task_definition_arn: str,
+        previous_task_definition_arn: str | None,
+        deployment_config: str | None,
+    ) -> None:
+        """The release's deployment exists: record it and close the claim, in one transaction."""
+        now = clock.iso()
+        release.status, release.deployment_id, release.started_at, release.updated_at = (
+            "IN_PROGRESS",
+            deployment_id,
+            now,
+            now,
+        )
+        release.task_definition_arn = task_definition_arn
+        release.previous_task_definition_arn = previous_task_definition_arn
+        release.deployment_config = deployment_config
+        items: list[dict[str, Any]] = [{"Put": {"TableName": self.table, "Item": self._release_item(release)}}]
+        if release.trigger == "push":
+            items.append({"Update": self._claim_done(release.target, release.digest)})
+        self.client.transact_write_items(TransactItems=items)
+
+    def add_tag(self, target: str, release_id: str, tag: str) -> None:
+        release = self.get_release(target, release_id)
+        if release is None or tag in release.tags:
+            return
+        self.update_release(target, release_id, tags=[*release.tags, tag])
+
+    def get_release(self, target: str, release_id: str) -> Release | None:
+        plain = self._get(pk(target), f"RELEASE#{release_id}")
+        return Release.from_record(plain) if plain else None
+
+    def release_by_deployment(self, deployment_id: str) -> Release | None:
+        response = self.client.query(
+            TableName=self.table,
+            IndexName=DEPLOYMENT_INDEX,
+            KeyConditionExpression="deployment_id = :d",
+            ExpressionAttributeValues={":d": {"S": deployment_id}},
+            Limit=1,
+        )
+        items = response.get("Items") or []
+        return Release.from_record(self._plain(items[0])) if items else None
+
+    def releases(self, target: str, *, limit: int = 20) -> list[Release]:
+        """Newest first."""
+        records = self._query_prefix(pk(target), "RELEASE#", ScanIndexForward=False, Limit=limit)
+        return [Release.from_record(record) for record in records]
+
+    def record_hook(self, target: str, release_id: str, stage: str, verdict: dict[str, Any]) -> None:
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(pk(target), f"RELEASE#{release_id}"),
+            UpdateExpression="SET hooks.#stage = :verdict, updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#stage": stage},
+            ExpressionAttributeValues={
+                ":verdict": self._value(verdict),
+                ":now": {"S": clock.iso()},
+            },
+        )

@@ -1,0 +1,103 @@
+"""The ledger's table: keys, (de)serialisation and the client, shared by every item kind."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+from pushdeploy import aws
+from pushdeploy.model.releases import Release
+
+DEPLOYMENT_INDEX = "by_deployment"
+
+
+def pk(target: str) -> str:
+    return f"TARGET#{target}"
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def cancellation_reasons(exc: BaseException, positions: list[str]) -> dict[str, str] | None:
+    """A cancelled transaction's reason per named position (None when ``exc`` is not a cancellation)."""
+    if aws.error_code(exc) != "TransactionCanceledException":
+        return None
+    codes = [str(r.get("Code", "")) for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+    return dict(zip(positions, codes, strict=False))
+
+
+class Table:
+    """One DynamoDB table, single-table design; the item kinds (releases, claims, ...) build on this."""
+
+    def __init__(self, table_name: str, client: Any | None = None) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self.table = table_name
+        self._client = client
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    @property
+    def client(self) -> Any:
+        return self._client or aws.client("dynamodb")
+
+    def _item(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(_to_dynamo(v)) for k, v in values.items() if v is not None}
+
+    def _value(self, value: Any) -> dict[str, Any]:
+        return dict(self._ser.serialize(_to_dynamo(value)))
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
+
+    @staticmethod
+    def _key(partition: str, sort: str) -> dict[str, Any]:
+        return {"pk": {"S": partition}, "sk": {"S": sort}}
+
+    def _get(self, partition: str, sort: str) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.table, Key=self._key(partition, sort), ConsistentRead=True).get(
+            "Item"
+        )
+        return self._plain(item) if item else None
+
+    def _query_prefix(self, partition: str, prefix: str, **options: Any) -> list[dict[str, Any]]:
+        response = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": partition}, ":prefix": {"S": prefix}},
+            **options,
+        )
+        return [self._plain(i) for i in response.get("Items", [])]
+
+    def _release_item(self, release: Release) -> dict[str, Any]:
+        values = asdict(release)
+        values.update(pk=pk(release.target), sk=f"RELEASE#{release.release_id}", kind="release")
+        return self._item(values)
+
+    def _claim_done(self, target: str, digest: str) -> dict[str, Any]:
+        """The update that marks a claim DONE (a release started or queued for good)."""
+        return {
+            "TableName": self.table,
+            "Key": self._key(pk(target), f"CLAIM#{digest}"),
+            "UpdateExpression": "SET #state = :done",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":done": {"S": "DONE"}},
+        }

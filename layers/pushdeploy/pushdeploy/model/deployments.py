@@ -1,0 +1,132 @@
+"""CodeDeploy's words, typed: a deployment group (the source of truth for the service) and a deployment."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pushdeploy import clock
+from pushdeploy.model.appspec import AppSpec, appspec_of_revision
+
+ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Ready", "Baking")
+TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+ROLLBACK_CREATOR = "codeDeployRollback"
+
+# "The Deployment Group 'x' already has an active Deployment 'd-id-x'" (and the older "is already deploying").
+_ACTIVE_ID_RE = re.compile(r"(?:is already deploying|already has an active Deployment) '(d-[\w-]+)'")
+
+
+def active_deployment_in(message: str) -> str | None:
+    """The active deployment a DeploymentLimitExceededException names, if it names one."""
+    match = _ACTIVE_ID_RE.search(message)
+    return match.group(1) if match else None
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return clock.parse(value)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class DeploymentGroup:
+    """What the deployment group says about the service it deploys (the source of truth)."""
+
+    application: str
+    name: str
+    cluster: str
+    service: str
+    target_groups: tuple[str, ...]
+    prod_listener_arns: tuple[str, ...]
+    test_listener_arns: tuple[str, ...]
+    alarms: tuple[str, ...]
+    alarms_enabled: bool
+    deployment_config: str
+    auto_rollback_events: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_api(cls, info: dict[str, Any]) -> DeploymentGroup:
+        services = info.get("ecsServices") or [{}]
+        pairs = (info.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList") or [{}]
+        pair = pairs[0]
+        alarm_config = info.get("alarmConfiguration") or {}
+        rollback = info.get("autoRollbackConfiguration") or {}
+        return cls(
+            application=info["applicationName"],
+            name=info["deploymentGroupName"],
+            cluster=services[0].get("clusterName", ""),
+            service=services[0].get("serviceName", ""),
+            target_groups=tuple(tg["name"] for tg in pair.get("targetGroups", []) if "name" in tg),
+            prod_listener_arns=tuple((pair.get("prodTrafficRoute") or {}).get("listenerArns", [])),
+            test_listener_arns=tuple((pair.get("testTrafficRoute") or {}).get("listenerArns", [])),
+            alarms=tuple(a["name"] for a in alarm_config.get("alarms", []) if "name" in a),
+            alarms_enabled=bool(alarm_config.get("enabled", False)),
+            deployment_config=info.get("deploymentConfigName") or "CodeDeployDefault.ECSAllAtOnce",
+            auto_rollback_events=tuple(rollback.get("events", [])) if rollback.get("enabled") else (),
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """GetDeployment's ``deploymentInfo``, as the decisions need it."""
+
+    deployment_id: str
+    application: str
+    deployment_group: str
+    status: str
+    creator: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    rollback_deployment_id: str | None = None
+    rollback_triggering_deployment_id: str | None = None
+    appspec: AppSpec | None = None
+    deployment_config: str | None = None
+
+    @classmethod
+    def from_api(cls, info: dict[str, Any]) -> Deployment:
+        error = info.get("errorInformation") or {}
+        rollback = info.get("rollbackInfo") or {}
+        return cls(
+            deployment_id=str(info.get("deploymentId", "")),
+            application=str(info.get("applicationName", "")),
+            deployment_group=str(info.get("deploymentGroupName", "")),
+            status=str(info.get("status", "")),
+            creator=info.get("creator"),
+            created_at=_moment(info.get("createTime")),
+            completed_at=_moment(info.get("completeTime")),
+            error_code=error.get("code") or None,
+            error_message=error.get("message") or None,
+            rollback_deployment_id=rollback.get("rollbackDeploymentId") or None,
+            rollback_triggering_deployment_id=rollback.get("rollbackTriggeringDeploymentId") or None,
+            appspec=appspec_of_revision(info.get("revision")),
+            deployment_config=info.get("deploymentConfigName"),
+        )
+
+    @property
+    def is_rollback(self) -> bool:
+        """CodeDeploy's own rollback deployment (a new deployment, created by CodeDeploy)."""
+        return self.creator == ROLLBACK_CREATOR
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def error(self) -> str | None:
+        """``CODE: message`` of a failed or stopped deployment."""
+        if not self.error_message:
+            return None
+        return f"{self.error_code or ''}: {self.error_message}".strip(": ")

@@ -1,0 +1,201 @@
+"""The events pushdeploy reacts to, parsed into typed values, or :class:`Ignored` with the reason.
+
+Parsers never raise: anything that is not an event to act on is explained. ``Ignored.malformed`` marks an
+event that claims to be one of ours (right source and detail-type) but cannot be read: those are kept in the
+ledger, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pushdeploy import clock
+from pushdeploy.model.images import ACCOUNT_RE, DIGEST_RE, REGION_RE, REPOSITORY_RE, ImagePush, ImageRef
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An event not acted on, and why. ``malformed`` ones are recorded as unprocessable."""
+
+    reason: str
+    malformed: bool = False
+
+
+def _envelope(event: Any, source: str, detail_type: str, what: str) -> dict[str, Any] | Ignored:
+    """The event's detail when the envelope is ``source``/``detail_type``; otherwise why not."""
+    if not isinstance(event, dict):
+        return Ignored(f"event is a {type(event).__name__}, not an object", malformed=True)
+    if event.get("source") != source or event.get("detail-type") != detail_type:
+        return Ignored(
+            f"not {what} (source={event.get('source')!r}, detail-type={event.get('detail-type')!r}): it is not acted on"
+        )
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        return Ignored("detail is missing or not an object", malformed=True)
+    return detail
+
+
+# -- ECR pushes ----------------------------------------------------------------------------------------------------
+def parse_push_event(event: Any) -> ImagePush | Ignored:
+    """An EventBridge "ECR Image Action" event (PUSH, SUCCESS)."""
+    detail = _envelope(event, "aws.ecr", "ECR Image Action", "an ECR Image Action event")
+    if isinstance(detail, Ignored):
+        return detail
+    action, result = detail.get("action-type"), detail.get("result")
+    if action != "PUSH":
+        return Ignored(f"action-type is {action!r}, only PUSH deploys")
+    if result != "SUCCESS":
+        return Ignored(f"result is {result!r}, only SUCCESS deploys")
+    problems = []
+    repository, digest, tag = detail.get("repository-name"), detail.get("image-digest"), detail.get("image-tag")
+    account, region = event.get("account"), event.get("region")
+    if not isinstance(repository, str) or not REPOSITORY_RE.match(repository):
+        problems.append(f"repository-name {repository!r} is not a repository name")
+    if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+        problems.append(f"image-digest {digest!r} is not a digest")
+    if tag is not None and not isinstance(tag, str):
+        problems.append(f"image-tag {tag!r} is not a string")
+    if not isinstance(account, str) or not ACCOUNT_RE.match(account):
+        problems.append(f"account {account!r} is not an account id")
+    if not isinstance(region, str) or not REGION_RE.match(region):
+        problems.append(f"region {region!r} is not a region")
+    event_id, time = event.get("id"), event.get("time")
+    if not isinstance(event_id, str) or not event_id:
+        problems.append("id is missing")
+    if not isinstance(time, str) or not time:
+        problems.append("time is missing")
+    if problems:
+        return Ignored("; ".join(problems), malformed=True)
+    assert isinstance(repository, str) and isinstance(digest, str) and isinstance(account, str)
+    assert isinstance(region, str) and isinstance(event_id, str) and isinstance(time, str)
+    media = detail.get("manifest-media-type")
+    return ImagePush(
+        event_id=event_id,
+        pushed_at=time,
+        image=ImageRef(account, region, repository, digest),
+        tag=tag or None,
+        manifest_media_type=media if isinstance(media, str) else None,
+    )
+
+
+# -- CloudWatch alarms ---------------------------------------------------------------------------------------------
+AlarmKind = Literal["metric", "metric-math", "anomaly-detection", "composite"]
+
+
+@dataclass(frozen=True)
+class AlarmEvent:
+    name: str
+    arn: str | None
+    state: str
+    reason: str
+    changed_at: datetime
+    kind: AlarmKind
+    triggering_alarms: tuple[str, ...] = field(default=())
+
+
+def alarm_kind(configuration: dict[str, Any]) -> AlarmKind:
+    if "alarmRule" in configuration:
+        return "composite"
+    expressions = [m.get("expression", "") for m in configuration.get("metrics", []) if isinstance(m, dict)]
+    if any("ANOMALY_DETECTION_BAND" in e for e in expressions):
+        return "anomaly-detection"
+    return "metric-math" if expressions and any(expressions) else "metric"
+
+
+def parse_alarm_event(event: Any) -> AlarmEvent | Ignored:
+    """An EventBridge "CloudWatch Alarm State Change" event (any state: the caller decides what acts)."""
+    detail = _envelope(event, "aws.cloudwatch", "CloudWatch Alarm State Change", "a CloudWatch alarm state change")
+    if isinstance(detail, Ignored):
+        return detail
+    if not isinstance(detail.get("state"), dict):
+        return Ignored("detail.state is missing", malformed=True)
+    name, state = detail.get("alarmName"), detail["state"]
+    if not isinstance(name, str) or not name:
+        return Ignored("detail.alarmName is missing", malformed=True)
+    try:
+        changed_at = clock.parse(str(state.get("timestamp") or event.get("time")))
+    except (TypeError, ValueError):
+        return Ignored(f"alarm {name}: state.timestamp {state.get('timestamp')!r} is not a timestamp", malformed=True)
+    triggering: tuple[str, ...] = ()
+    try:
+        reason_data = json.loads(state.get("reasonData") or "{}")
+        triggering = tuple(
+            a["arn"].rsplit(":alarm:", 1)[-1]
+            for a in reason_data.get("triggeringAlarms", [])
+            if isinstance(a, dict) and isinstance(a.get("arn"), str)
+        )
+    except (ValueError, AttributeError, TypeError):
+        pass  # reasonData is informative only
+    resources = event.get("resources") or []
+    raw_configuration = detail.get("configuration")
+    configuration: dict[str, Any] = raw_configuration if isinstance(raw_configuration, dict) else {}
+    return AlarmEvent(
+        name=name,
+        arn=resources[0] if resources and isinstance(resources[0], str) else None,
+        state=str(state.get("value")),
+        reason=str(state.get("reason", "")),
+        changed_at=changed_at,
+        kind=alarm_kind(configuration),
+        triggering_alarms=triggering,
+    )
+
+
+# -- CodeDeploy deployment state changes and the scheduled sweep ---------------------------------------------------
+@dataclass(frozen=True)
+class DeploymentEvent:
+    deployment_id: str
+    state: str
+    application: str
+    deployment_group: str
+
+
+def parse_deployment_event(event: Any) -> DeploymentEvent | Ignored:
+    """A CodeDeploy "Deployment State-change Notification"."""
+    detail = _envelope(
+        event,
+        "aws.codedeploy",
+        "CodeDeploy Deployment State-change Notification",
+        "a CodeDeploy deployment state-change",
+    )
+    if isinstance(detail, Ignored):
+        if isinstance(event, dict) and event.get("source") == "aws.codedeploy":
+            return Ignored(detail.reason, malformed=True)
+        return detail
+    values = {k: detail.get(k) for k in ("deploymentId", "state", "application", "deploymentGroup")}
+    missing = [k for k, v in values.items() if not isinstance(v, str) or not v]
+    if missing:
+        return Ignored(f"detail lacks {', '.join(missing)}", malformed=True)
+    text = {k: str(v) for k, v in values.items()}
+    return DeploymentEvent(text["deploymentId"], text["state"], text["application"], text["deploymentGroup"])
+
+
+def is_scheduled_sweep(event: Any) -> bool:
+    """The EventBridge schedule that asks for a reconciliation sweep of every target."""
+    return (
+        isinstance(event, dict)
+        and event.get("source") == "aws.events"
+        and event.get("detail-type") == "Scheduled Event"
+    )
+
+
+# -- lifecycle-hook invocations ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HookInvocation:
+    """CodeDeploy's payload to a lifecycle-hook function: what to report on."""
+
+    deployment_id: str
+    execution_id: str
+
+
+def parse_hook_invocation(event: Any) -> HookInvocation | Ignored:
+    if not isinstance(event, dict):
+        return Ignored(f"event is a {type(event).__name__}, not an object", malformed=True)
+    deployment_id, execution_id = event.get("DeploymentId"), event.get("LifecycleEventHookExecutionId")
+    if not isinstance(deployment_id, str) or not deployment_id or not isinstance(execution_id, str) or not execution_id:
+        return Ignored(
+            "event lacks DeploymentId or LifecycleEventHookExecutionId: nothing can be reported", malformed=True
+        )
+    return HookInvocation(deployment_id, execution_id)

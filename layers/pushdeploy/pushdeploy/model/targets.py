@@ -1,0 +1,232 @@
+"""Deployment targets: which pushes deploy where, and how each stage is checked.
+
+A target is a JSON (or YAML) document in SSM Parameter Store under the stack's path prefix
+(``/pushdeploy/<stage>/targets/<name>``; read by :mod:`pushdeploy.aws.ssm`). Documents are validated one by
+one: a bad one is reported with the target, the field and the reason, and never keeps the valid ones from deploying.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+OnBusyPolicy = Literal["queue-latest", "supersede", "reject"]
+Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmokeRequest(_Strict):
+    path: str = "/"
+    method: Literal["GET", "HEAD"] = "GET"
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=lambda: [200], min_length=1)
+    max_latency_ms: Annotated[int, Field(gt=0)] = 2000
+    body_contains: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+
+def _no_critical_findings() -> dict[Severity, int]:
+    return {"CRITICAL": 0}
+
+
+class BeforeInstallChecks(_Strict):
+    architecture: bool = True
+    max_findings: dict[Severity, Annotated[int, Field(ge=0)]] = Field(default_factory=_no_critical_findings)
+    fail_on_warnings: bool = False
+
+
+class AfterInstallChecks(_Strict):
+    timeout_seconds: Annotated[int, Field(gt=0, le=3300)] = 600
+
+
+class SmokeChecks(_Strict):
+    enabled: bool = True
+    base_url: str | None = None  # overrides the URL derived from the test listener
+    requests: list[SmokeRequest] = Field(default_factory=lambda: [SmokeRequest()], min_length=1)
+    attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    backoff_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+class BeforeAllowTrafficChecks(_Strict):
+    timeout_seconds: Annotated[int, Field(gt=0, le=3300)] = 300
+
+
+class AfterAllowTrafficChecks(_Strict):
+    bake_seconds: Annotated[int, Field(ge=0, le=840)] = 120
+    max_5xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    max_latency_ms: Annotated[int, Field(gt=0)] = 2000
+    latency_statistic: Literal["p99", "p95", "p90", "p50", "Maximum", "Average"] = "p99"
+
+
+class Checks(_Strict):
+    before_install: BeforeInstallChecks = BeforeInstallChecks()
+    after_install: AfterInstallChecks = AfterInstallChecks()
+    after_allow_test_traffic: SmokeChecks = SmokeChecks()
+    before_allow_traffic: BeforeAllowTrafficChecks = BeforeAllowTrafficChecks()
+    after_allow_traffic: AfterAllowTrafficChecks = AfterAllowTrafficChecks()
+
+
+class RollbackSettings(_Strict):
+    alarms: list[str] | None = None  # None: the deployment group's alarms
+    watch_minutes_after_success: Annotated[int, Field(ge=0, le=10080)] = 30
+    auto_revert: bool = True
+    revert_deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
+
+
+class NotifySettings(_Strict):
+    sns_topic_arn: str | None = None
+    slack_webhook_secret_arn: str | None = None
+
+
+class Target(_Strict):
+    name: Annotated[str, Field(pattern=_NAME)]
+    repository: Annotated[str, Field(min_length=2, max_length=256)]
+    tag_pattern: str
+    application: Annotated[str, Field(min_length=1, max_length=100)]
+    deployment_group: Annotated[str, Field(min_length=1, max_length=100)]
+    container_name: Annotated[str, Field(min_length=1, max_length=255)]
+    container_port: Annotated[int, Field(ge=1, le=65535)]
+    deployment_config: str | None = None
+    on_busy: OnBusyPolicy = "queue-latest"
+    checks: Checks = Checks()
+    rollback: RollbackSettings = RollbackSettings()
+    keep_task_definitions: Annotated[int, Field(ge=2, le=1000)] = 10
+    notify: NotifySettings = NotifySettings()
+
+    @field_validator("tag_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    def matches(self, repository: str, tag: str | None) -> bool:
+        """A push deploys here when the repository is ours and the whole tag matches the rule.
+
+        An empty or missing tag never matches (untagged pushes and child manifests are not releases).
+        """
+        if repository != self.repository or not tag:
+            return False
+        return re.fullmatch(self.tag_pattern, tag) is not None
+
+
+@dataclass(frozen=True)
+class TargetConfigError:
+    """One invalid target document: which target, which field, why."""
+
+    target: str
+    field: str
+    reason: str
+    source: str
+    application: str | None = None
+    deployment_group: str | None = None
+
+    def __str__(self) -> str:
+        return f"target {self.target!r}: {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class TargetCatalog:
+    targets: tuple[Target, ...] = ()
+    errors: tuple[TargetConfigError, ...] = field(default=())
+
+    def matching(self, repository: str, tag: str | None) -> list[Target]:
+        return [t for t in self.targets if t.matches(repository, tag)]
+
+    def by_name(self, name: str) -> Target | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+    def for_deployment_group(self, application: str, deployment_group: str) -> Target | None:
+        return next(
+            (t for t in self.targets if t.application == application and t.deployment_group == deployment_group),
+            None,
+        )
+
+    def error_for(self, name: str) -> TargetConfigError | None:
+        return next((e for e in self.errors if e.target == name), None)
+
+
+def parse_target(document: Any, *, default_name: str, source: str = "") -> Target | TargetConfigError:
+    """Validate one target document (dict, JSON or YAML text)."""
+    if isinstance(document, str | bytes):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            import yaml
+
+            try:
+                document = yaml.safe_load(document)
+            except yaml.YAMLError as exc:
+                return TargetConfigError(default_name, "(document)", f"neither JSON nor YAML: {exc}", source)
+    if not isinstance(document, dict):
+        return TargetConfigError(default_name, "(document)", "must be an object", source)
+    document = {"name": default_name, **document}
+    name = str(document.get("name") or default_name)
+    try:
+        return Target.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(document)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        application, group = document.get("application"), document.get("deployment_group")
+        return TargetConfigError(
+            name,
+            where,
+            first["msg"] + more,
+            source,
+            application if isinstance(application, str) else None,
+            group if isinstance(group, str) else None,
+        )
+
+
+def build_catalog(documents: dict[str, Any], *, prefix: str = "") -> TargetCatalog:
+    """Validate every document; keep the valid targets and one error per invalid document."""
+    targets: list[Target] = []
+    errors: list[TargetConfigError] = []
+    for key in sorted(documents):
+        default_name = key[len(prefix) :] if prefix and key.startswith(prefix) else key.rsplit("/", 1)[-1]
+        parsed = parse_target(documents[key], default_name=default_name.strip("/"), source=key)
+        if isinstance(parsed, Target):
+            targets.append(parsed)
+        else:
+            errors.append(parsed)
+    seen: set[str] = set()
+    unique: list[Target] = []
+    for target in targets:
+        if target.name in seen:
+            errors.append(TargetConfigError(target.name, "name", "declared more than once", target.name))
+            continue
+        seen.add(target.name)
+        unique.append(target)
+    return TargetCatalog(tuple(unique), tuple(errors))
+
+
+def parse_targets_document(document: Any, *, source: str) -> list[Target | TargetConfigError] | None:
+    """A file of targets: a list, ``targets:`` holding one, or a mapping of name -> document.
+
+    Each entry is validated on its own; None when the document is none of these shapes.
+    """
+    if isinstance(document, dict) and "targets" in document:
+        document = document["targets"]
+    if isinstance(document, dict):
+        document = [{"name": k, **v} if isinstance(v, dict) else v for k, v in document.items()]
+    if not isinstance(document, list):
+        return None
+    return [parse_target(item, default_name=f"#{i + 1}", source=source) for i, item in enumerate(document)]

@@ -1,0 +1,235 @@
+"""The five CodeDeploy lifecycle hooks: run the stage's checks, record the evidence, report exactly once.
+
+Whatever happens (an exception, an unknown deployment, a target with bad config, a check that hangs, the
+time budget running out) the hook reports ``Failed`` with the reason, so CodeDeploy never waits for its
+one-hour timeout. The one exception is a deployment of an application no target names: pushdeploy's
+validators do not vouch for deployments they were not configured for, so they report nothing (and say so).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pushdeploy import clock
+from pushdeploy.aws import codedeploy
+from pushdeploy.checks import Budget, BudgetExhausted, CheckResult, HookContext
+from pushdeploy.errors import DeploymentNotFound
+from pushdeploy.ledger import Ledger
+from pushdeploy.model.appspec import HookStage
+from pushdeploy.model.events import Ignored, parse_hook_invocation
+from pushdeploy.model.targets import TargetCatalog
+from pushdeploy.observability import count, logger
+
+REPORT_MARGIN_SECONDS = 5.0  # kept back from the Lambda's remaining time to record and report
+Status = Literal["Succeeded", "Failed"]
+
+
+def _stage_checks(stage: HookStage) -> Callable[[HookContext], list[CheckResult]]:
+    from pushdeploy.checks import after_install, bake, before_install, smoke, target_health
+
+    return {
+        "BeforeInstall": before_install.run,
+        "AfterInstall": after_install.run,
+        "AfterAllowTestTraffic": smoke.run,
+        "BeforeAllowTraffic": target_health.run,
+        "AfterAllowTraffic": bake.run,
+    }[stage]
+
+
+@dataclass
+class Verdict:
+    stage: str
+    status: Status | None  # None: not reported (no target names this deployment)
+    reason: str
+    deployment_id: str | None = None
+    target: str | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    reported: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "status": self.status,
+            "reason": self.reason,
+            "deployment_id": self.deployment_id,
+            "target": self.target,
+            "reported": self.reported,
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def conclude(checks: list[CheckResult]) -> tuple[Status, str]:
+    failed = [c for c in checks if not c.passed and c.severity == "error"]
+    if failed:
+        return "Failed", "; ".join(f"{c.name}: {c.message}" for c in failed)
+    warnings = [c.name for c in checks if not c.passed]
+    return "Succeeded", f"{len(checks)} check(s) passed" + (f" (warnings: {', '.join(warnings)})" if warnings else "")
+
+
+@dataclass
+class HookRunner:
+    stage: HookStage
+    ledger: Ledger
+    load_catalog: Callable[[], TargetCatalog]
+
+    def handle(self, event: Any, remaining_ms: Callable[[], int]) -> Verdict:
+        invocation = parse_hook_invocation(event)
+        if isinstance(invocation, Ignored):
+            logger.error("unusable hook invocation", hook=self.stage, reason=invocation.reason)
+            self.ledger.record_unprocessable(event, invocation.reason, function=f"hook-{self.stage}")
+            deployment_id = event.get("DeploymentId") if isinstance(event, dict) else None
+            return Verdict(
+                self.stage, None, invocation.reason, deployment_id if isinstance(deployment_id, str) else None
+            )
+        deployment_id, execution_id = invocation.deployment_id, invocation.execution_id
+        verdict = Verdict(self.stage, "Failed", "not evaluated", deployment_id)
+        try:
+            self._evaluate(verdict, deployment_id, remaining_ms)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a Failed report with its reason
+            logger.exception("hook failed", hook=self.stage, deployment_id=deployment_id)
+            verdict.status, verdict.reason = "Failed", f"{type(exc).__name__}: {exc}"
+        if verdict.status is None:
+            return verdict
+        self._record(verdict)
+        verdict.reported = self._report(deployment_id, execution_id, verdict.status)
+        count("HookSucceeded" if verdict.status == "Succeeded" else "HookFailed", hook=self.stage)
+        log = logger.info if verdict.status == "Succeeded" else logger.warning
+        log(
+            "hook verdict",
+            hook=self.stage,
+            deployment_id=deployment_id,
+            target=verdict.target,
+            status=verdict.status,
+            reason=verdict.reason,
+            checks=[c.as_dict() for c in verdict.checks],
+        )
+        return verdict
+
+    def _evaluate(self, verdict: Verdict, deployment_id: str, remaining_ms: Callable[[], int]) -> None:
+        try:
+            deployment = codedeploy.get_deployment(deployment_id)
+        except DeploymentNotFound as exc:
+            verdict.reason = str(exc)
+            return
+        application, group_name = deployment.application, deployment.deployment_group
+        catalog = self.load_catalog()
+        target = catalog.for_deployment_group(application, group_name)
+        if target is None:
+            broken = next(
+                (e for e in catalog.errors if (e.application, e.deployment_group) == (application, group_name)), None
+            )
+            if broken is not None:
+                verdict.reason = f"target configuration is invalid: {broken}"
+                verdict.target = broken.target
+                return
+            verdict.status = None
+            verdict.reason = (
+                f"no target names {application}/{group_name}: not reporting for a deployment pushdeploy does not manage"
+            )
+            logger.error(
+                "hook refused: unmanaged deployment",
+                hook=self.stage,
+                deployment_id=deployment_id,
+                application=application,
+                deployment_group=group_name,
+            )
+            self.ledger.record_unprocessable(
+                {"DeploymentId": deployment_id, "application": application, "deploymentGroup": group_name},
+                verdict.reason,
+                function=f"hook-{self.stage}",
+            )
+            return
+        verdict.target = target.name
+        if deployment.is_rollback:
+            verdict.status, verdict.reason = "Succeeded", "rollback deployment: validators never block a rollback"
+            return
+        spec = deployment.appspec
+        task_definition_arn = spec.task_definition_arn if spec else None
+        if spec is None or not task_definition_arn:
+            verdict.reason = "the deployment's revision has no AppSpec TaskDefinition"
+            return
+        seconds = remaining_ms() / 1000.0 - REPORT_MARGIN_SECONDS
+        ctx = HookContext(
+            stage=self.stage,
+            target=target,
+            group=codedeploy.describe_group(application, group_name),
+            deployment=deployment,
+            task_definition_arn=task_definition_arn,
+            container_name=spec.container_name or target.container_name,
+            container_port=spec.container_port or target.container_port,
+            budget=Budget.seconds(seconds),
+        )
+        verdict.checks = _run_with_watchdog(_stage_checks(self.stage), ctx, real_seconds=seconds)
+        verdict.status, verdict.reason = conclude(verdict.checks)
+        if ctx.notes:
+            verdict.reason += " (" + "; ".join(ctx.notes) + ")"
+
+    def _record(self, verdict: Verdict) -> None:
+        if not verdict.deployment_id or not verdict.target:
+            return
+        try:
+            release = self.ledger.release_by_deployment(verdict.deployment_id)
+            if release is None:
+                logger.info("no release recorded for deployment", deployment_id=verdict.deployment_id)
+                return
+            self.ledger.record_hook(
+                release.target,
+                release.release_id,
+                self.stage,
+                {
+                    "status": verdict.status,
+                    "reason": verdict.reason,
+                    "at": clock.iso(),
+                    "checks": [c.as_dict() for c in verdict.checks],
+                },
+            )
+        except Exception:  # noqa: BLE001 - evidence is best effort; the report must still go out
+            logger.exception("could not record hook evidence", deployment_id=verdict.deployment_id)
+
+    def _report(self, deployment_id: str, execution_id: str, status: Status) -> bool:
+        outcome, detail = codedeploy.report_hook_status(deployment_id, execution_id, status)
+        if outcome == "already-reported":
+            logger.info("hook already reported", hook=self.stage, deployment_id=deployment_id)
+        elif outcome == "unreportable":  # no such deployment or execution: retrying cannot help
+            logger.error(
+                "hook status could not be reported", hook=self.stage, deployment_id=deployment_id, reason=detail
+            )
+            self.ledger.record_unprocessable(
+                {"DeploymentId": deployment_id, "LifecycleEventHookExecutionId": execution_id, "status": status},
+                detail,
+                function=f"hook-{self.stage}",
+            )
+            return False
+        return True
+
+
+def _run_with_watchdog(
+    checks: Callable[[HookContext], list[CheckResult]], ctx: HookContext, real_seconds: float
+) -> list[CheckResult]:
+    """Run the checks in a worker thread; a check that hangs past the budget is reported as a failure."""
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["results"] = checks(ctx)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name=f"checks-{ctx.stage}", daemon=True)
+    worker.start()
+    worker.join(timeout=max(0.1, real_seconds))
+    if worker.is_alive():
+        return [
+            CheckResult(
+                "time-budget", False, f"checks did not finish within the function's time budget ({real_seconds:.0f} s)"
+            )
+        ]
+    error = outcome.get("error")
+    if isinstance(error, BudgetExhausted):
+        return [CheckResult("time-budget", False, f"time budget exhausted: {error}")]
+    if error is not None:
+        raise error
+    return list(outcome["results"])

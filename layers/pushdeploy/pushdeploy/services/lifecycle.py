@@ -1,0 +1,221 @@
+"""The release lifecycle after a deployment starts: verdicts from CodeDeploy, known-good promotion, the queue,
+reconciliation.
+
+CodeDeploy's state-change events are best effort and unordered, so every decision is taken on GetDeployment's
+answer, and every visit reconciles the target's other unfinished releases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pushdeploy import clock
+from pushdeploy.aws import codedeploy, ecs
+from pushdeploy.errors import DeploymentNotFound
+from pushdeploy.ledger import Ledger
+from pushdeploy.model.deployments import Deployment
+from pushdeploy.model.events import DeploymentEvent, Ignored, is_scheduled_sweep, parse_deployment_event
+from pushdeploy.model.images import parse_image_uri
+from pushdeploy.model.releases import Release, ReleaseStatus
+from pushdeploy.model.results import Result
+from pushdeploy.model.targets import Target, TargetCatalog
+from pushdeploy.observability import count, logger
+from pushdeploy.services.notify import Notifier, commit_labels
+from pushdeploy.services.retention import Retention
+from pushdeploy.services.starter import Starter
+
+STATUS_BY_DEPLOYMENT: dict[str, ReleaseStatus] = {"Succeeded": "SUCCEEDED", "Failed": "FAILED", "Stopped": "STOPPED"}
+
+
+@dataclass
+class Lifecycle:
+    ledger: Ledger
+    starter: Starter
+    notifier: Notifier
+    retention: Retention
+
+    def handle(self, event: Any, catalog: TargetCatalog) -> list[Result]:
+        """The deployment-events function: CodeDeploy state changes, and the scheduled reconciliation sweep."""
+        if is_scheduled_sweep(event):
+            return self.sweep(catalog)
+        parsed = parse_deployment_event(event)
+        if isinstance(parsed, Ignored):
+            if parsed.malformed:
+                self.ledger.record_unprocessable(event, parsed.reason, function="deployment-events")
+                logger.warning("malformed CodeDeploy event kept in the ledger", reason=parsed.reason)
+            else:
+                logger.info("event ignored", reason=parsed.reason)
+            return [Result("ignored", parsed.reason)]
+        return [self.on_deployment_event(parsed, catalog)]
+
+    def sweep(self, catalog: TargetCatalog) -> list[Result]:
+        results = []
+        for target in catalog.targets:
+            try:
+                fixed = self.reconcile(target)
+            except Exception:  # noqa: BLE001 - one target's trouble never stops the sweep of the others
+                logger.exception("reconciliation failed", target=target.name)
+                results.append(Result("failed", "reconciliation failed", target.name))
+                continue
+            results.append(Result("recorded", f"reconciled {fixed} release(s)", target.name))
+        return results
+
+    # -- deployment state changes ----------------------------------------------------------------------------
+    def on_deployment_event(self, event: DeploymentEvent, catalog: TargetCatalog) -> Result:
+        target = catalog.for_deployment_group(event.application, event.deployment_group)
+        if target is None:
+            reason = f"no target deploys {event.application}/{event.deployment_group}"
+            logger.info("deployment event ignored", deployment_id=event.deployment_id, reason=reason)
+            return Result("ignored", reason)
+        result = self.sync_deployment(target, event.deployment_id, event_state=event.state)
+        self.reconcile(target, skip={event.deployment_id})
+        return result
+
+    def sync_deployment(self, target: Target, deployment_id: str, *, event_state: str | None = None) -> Result:
+        """Bring the ledger in line with what CodeDeploy says about ``deployment_id``."""
+        try:
+            deployment = codedeploy.get_deployment(deployment_id)
+        except DeploymentNotFound as exc:
+            logger.warning("deployment unknown to CodeDeploy", deployment_id=deployment_id, reason=str(exc))
+            return Result("ignored", str(exc), target.name, deployment_id=deployment_id)
+        release = self.ledger.release_by_deployment(deployment_id)
+        if release is None and deployment.is_rollback:
+            release = self._record_rollback(target, deployment)
+        if release is None:
+            reason = f"deployment {deployment_id} was not started by pushdeploy (unknown to the ledger)"
+            logger.info(
+                "deployment event for an unknown deployment",
+                deployment_id=deployment_id,
+                target=target.name,
+                reason=reason,
+            )
+            return Result("ignored", reason, target.name, deployment_id=deployment_id)
+        status = STATUS_BY_DEPLOYMENT.get(deployment.status)
+        if status is None:  # still running: Created, Queued, InProgress, Ready, Baking
+            if event_state == "READY" and release.status == "IN_PROGRESS":
+                self.notifier.send(release, "READY", **self._channels(target))
+            return Result(
+                "recorded",
+                f"deployment {deployment_id} is {deployment.status}",
+                target.name,
+                release.release_id,
+                deployment_id,
+            )
+        if release.status == status:
+            return Result("recorded", f"release already {status}", target.name, release.release_id, deployment_id)
+        self._finish(target, release, status, deployment)
+        self._after_terminal(target)
+        return Result(
+            "recorded", f"release {release.release_id} {status}", target.name, release.release_id, deployment_id
+        )
+
+    def _finish(self, target: Target, release: Release, status: ReleaseStatus, deployment: Deployment) -> None:
+        release.status = status
+        release.finished_at = clock.iso(deployment.completed_at) if deployment.completed_at else clock.iso()
+        if not release.commit:
+            release.commit = commit_labels(release.image_uri)
+        changes: dict[str, Any] = {"status": status, "finished_at": release.finished_at, "commit": release.commit}
+        if status != "SUCCEEDED" and deployment.error and not release.reason:
+            release.reason = changes["reason"] = deployment.error
+        if deployment.rollback_deployment_id:
+            release.rolled_back_by = changes["rolled_back_by"] = deployment.rollback_deployment_id
+        self.ledger.update_release(target.name, release.release_id, **changes)
+        count("DeploymentSucceeded" if status == "SUCCEEDED" else "DeploymentFailed")
+        logger.info(
+            "release finished",
+            target=target.name,
+            release_id=release.release_id,
+            status=status,
+            deployment_id=release.deployment_id,
+            reason=release.reason,
+        )
+        if status == "SUCCEEDED" and release.trigger != "rollback":
+            self._became_candidate(target, release)
+        self.notifier.send(release, status, **self._channels(target))
+
+    def _became_candidate(self, target: Target, release: Release) -> None:
+        watch = target.rollback.watch_minutes_after_success
+        if watch == 0 or release.trigger == "revert":
+            self.ledger.set_known_good(release)  # a revert goes back to a release that already proved itself
+            return
+        watch_until = clock.iso(clock.now() + timedelta(minutes=watch))
+        self.ledger.set_candidate(release, watch_until)
+
+    def _record_rollback(self, target: Target, deployment: Deployment) -> Release | None:
+        """CodeDeploy's rollback deployment is a new deployment: record it, linked to the release it undid."""
+        triggering = deployment.rollback_triggering_deployment_id
+        undone = self.ledger.release_by_deployment(triggering) if triggering else None
+        if undone is None:
+            return None
+        previous = undone.previous_task_definition_arn
+        image_uri = (ecs.image_of(previous) if previous else None) or undone.image_uri
+        image = parse_image_uri(image_uri)
+        restored = next(
+            (r for r in self.ledger.releases(target.name, limit=50) if r.task_definition_arn == previous and r.tag),
+            None,
+        )
+        release = Release.new(
+            target=target.name,
+            digest=image.digest if image else "unknown",
+            image_uri=image_uri,
+            trigger="rollback",
+            status="IN_PROGRESS",
+            started_at=clock.iso(),
+            deployment_id=deployment.deployment_id,
+            task_definition_arn=previous,
+            rollback_of=undone.release_id,
+            reason=f"CodeDeploy rolled back {undone.deployment_id}",
+            tag=restored.tag if restored else None,
+            tags=[],
+        )
+        self.ledger.put_release(release)
+        self.ledger.update_release(target.name, undone.release_id, rolled_back_by=release.deployment_id)
+        logger.info(
+            "rollback deployment recorded",
+            target=target.name,
+            deployment_id=release.deployment_id,
+            rolls_back=undone.deployment_id,
+        )
+        return release
+
+    def _after_terminal(self, target: Target) -> None:
+        self.promote_if_due(target)
+        started = self.starter.start_pending(target)
+        if started is not None:
+            logger.info(
+                "queued push started", target=target.name, outcome=started.outcome, deployment_id=started.deployment_id
+            )
+        self.retention.prune(target)
+
+    @staticmethod
+    def _channels(target: Target) -> dict[str, Any]:
+        return {"topic_arn": target.notify.sns_topic_arn, "slack_secret_arn": target.notify.slack_webhook_secret_arn}
+
+    # -- known good and reconciliation --------------------------------------------------------------------------
+    def promote_if_due(self, target: Target) -> bool:
+        """The candidate survived its watch window: it becomes KNOWN_GOOD."""
+        candidate = self.ledger.candidate(target.name)
+        if candidate is None or clock.now() < clock.parse(candidate.watch_until):
+            return False
+        release = self.ledger.get_release(target.name, candidate.release_id)
+        if release is not None and release.status == "SUCCEEDED":
+            self.ledger.set_known_good(release)
+            self.notifier.send(release, "KNOWN_GOOD", **self._channels(target))
+            logger.info("release is known good", target=target.name, release_id=release.release_id)
+        self.ledger.clear_candidate(target.name, candidate.release_id)
+        return True
+
+    def reconcile(self, target: Target, *, skip: set[str] | None = None) -> int:
+        """Re-read every unfinished release of ``target`` from CodeDeploy (a missed event never sticks)."""
+        fixed = 0
+        for release in self.ledger.releases(target.name, limit=25):
+            if release.status != "IN_PROGRESS" or not release.deployment_id or release.deployment_id in (skip or ()):
+                continue
+            if self.sync_deployment(target, release.deployment_id).reason.startswith("release "):
+                fixed += 1
+        self.promote_if_due(target)
+        if not codedeploy.active_deployment_ids(target.application, target.deployment_group):
+            self.starter.start_pending(target)
+        return fixed

@@ -1,0 +1,178 @@
+"""Starting releases on a target: pin, register, create the deployment, or apply the target's on_busy policy.
+
+Shared by the deployer (pushes), the lifecycle (queued pushes), reverts (alarms and the CLI) and manual deploys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pushdeploy import clock
+from pushdeploy.aws import codedeploy, ecs
+from pushdeploy.errors import DeploymentBusy
+from pushdeploy.ledger import Ledger
+from pushdeploy.model.appspec import build_appspec
+from pushdeploy.model.releases import Release
+from pushdeploy.model.results import Outcome, Result
+from pushdeploy.model.targets import Target
+from pushdeploy.observability import count, logger
+
+
+@dataclass
+class Starter:
+    """Starts releases for targets; the hook prefix names the five validator functions."""
+
+    ledger: Ledger
+    hook_prefix: str
+
+    def start(
+        self,
+        target: Target,
+        release: Release,
+        *,
+        order_key: str | None = None,
+        task_definition_arn: str | None = None,
+        deployment_config: str | None = None,
+        from_queue: bool = False,
+    ) -> Result:
+        """Deploy ``release``: clone + pin the current task definition (or use ``task_definition_arn``
+        as is, for reverts), create the deployment; when the group is busy apply ``target.on_busy``."""
+        group = codedeploy.describe_group(target.application, target.deployment_group)
+        service = ecs.describe_service(group.cluster, group.service)
+        registered_here = task_definition_arn is None
+        new_arn = task_definition_arn or ecs.register_pinned_revision(
+            service.task_definition_arn, target.container_name, release.image_uri
+        )
+        config = deployment_config or target.deployment_config
+        appspec = build_appspec(new_arn, target.container_name, target.container_port, self.hook_prefix)
+        description = f"pushdeploy {release.trigger} {target.name} {release.tag or ''} {release.digest}".strip()
+        try:
+            deployment_id = codedeploy.create_deployment(
+                target.application,
+                target.deployment_group,
+                appspec.revision(),
+                config_name=config,
+                description=description,
+                ignore_alarms=release.trigger in ("revert", "manual") and task_definition_arn is not None,
+            )
+        except DeploymentBusy as busy:
+            if registered_here:
+                ecs.deregister(new_arn)  # the queued push re-clones whatever is current when it starts
+            queued = self._busy(target, release, busy, order_key or f"{release.created_at}#{release.release_id}")
+            if queued.outcome == "queued" and not from_queue:
+                # The active deployment may have ended between CreateDeployment and the PENDING write, its
+                # events already handled: then nobody else would start this push. Start it now.
+                started = self.start_pending(target)
+                if started is not None and started.release_id == release.release_id:
+                    return started
+            return queued
+        self.ledger.mark_started(
+            release,
+            deployment_id=deployment_id,
+            task_definition_arn=new_arn,
+            previous_task_definition_arn=service.task_definition_arn,
+            deployment_config=config or group.deployment_config,
+        )
+        count("DeploymentStarted")
+        logger.info(
+            "deployment started",
+            target=target.name,
+            digest=release.digest,
+            tag=release.tag,
+            deployment_id=deployment_id,
+            task_definition=new_arn,
+            trigger=release.trigger,
+        )
+        return Result(
+            "deployed",
+            f"deployment {deployment_id} started with {new_arn}",
+            target.name,
+            release.release_id,
+            deployment_id,
+        )
+
+    def _busy(self, target: Target, release: Release, busy: DeploymentBusy, order_key: str) -> Result:
+        active = busy.active_deployment_id
+        policy = target.on_busy if release.trigger == "push" else "queue-latest"  # reverts are never dropped
+        if policy == "reject":
+            reason = f"deployment group is busy with {active}; on_busy=reject"
+            self.ledger.update_release(
+                target.name, release.release_id, status="REJECTED", reason=reason, finished_at=clock.iso()
+            )
+            if release.trigger == "push":
+                self.ledger.drop_claim(target.name, release.digest)  # a later push of it may deploy
+            logger.warning(
+                "push rejected: deployment in progress",
+                target=target.name,
+                digest=release.digest,
+                active_deployment_id=active,
+            )
+            return Result("rejected", reason, target.name, release.release_id, active)
+        stopped_note = ""
+        if policy == "supersede" and active:
+            status = codedeploy.stop_with_rollback(active, f"superseded by {release.digest}")
+            stopped_note = f"; stopped {active} with rollback ({status})"
+            logger.info(
+                "active deployment superseded", target=target.name, stopped_deployment_id=active, digest=release.digest
+            )
+        queued, displaced = self.ledger.offer_pending(target.name, release, order_key)
+        if release.trigger == "push":  # handled for good: a redelivered event is a duplicate, however long the wait
+            self.ledger.complete_claim(target.name, release.digest)
+        if not queued:
+            reason = "a newer push is already waiting for the group"
+            self.ledger.update_release(
+                target.name, release.release_id, status="SUPERSEDED", reason=reason, finished_at=clock.iso()
+            )
+            logger.info("push superseded before it started", target=target.name, digest=release.digest)
+            return Result("superseded", reason, target.name, release.release_id)
+        if displaced is not None and displaced.release_id != release.release_id:
+            self.ledger.update_release(
+                target.name,
+                displaced.release_id,
+                status="SUPERSEDED",
+                reason=f"replaced in the queue by newer push {release.digest}",
+                finished_at=clock.iso(),
+            )
+        self.ledger.update_release(
+            target.name,
+            release.release_id,
+            status="QUEUED",
+            reason=f"waiting for active deployment {active}{stopped_note}",
+        )
+        logger.info(
+            "push queued", target=target.name, digest=release.digest, active_deployment_id=active, policy=target.on_busy
+        )
+        outcome: Outcome = "superseded" if stopped_note else "queued"
+        return Result(outcome, f"queued behind {active}{stopped_note}", target.name, release.release_id, active)
+
+    def start_pending(self, target: Target) -> Result | None:
+        """Start the waiting push, if any and if the group is free (it stays queued otherwise)."""
+        if self.ledger.get_pending(target.name) is None:
+            return None
+        if codedeploy.active_deployment_ids(target.application, target.deployment_group):
+            return None
+        pending = self.ledger.take_pending(target.name)
+        if pending is None:
+            return None
+        release = self.ledger.get_release(target.name, pending.release_id)
+        if release is None or release.status != "QUEUED":
+            logger.warning("pending push has no queued release", target=target.name, release_id=pending.release_id)
+            return None
+        if self.ledger.is_quarantined(target.name, release.digest):
+            self.ledger.update_release(
+                target.name,
+                release.release_id,
+                status="REFUSED",
+                reason="digest was quarantined while queued",
+                finished_at=clock.iso(),
+            )
+            return Result("quarantined", "digest was quarantined while queued", target.name, release.release_id)
+        reuse = release.task_definition_arn if release.trigger != "push" else None  # reverts keep their revision
+        return self.start(
+            target,
+            release,
+            order_key=pending.order_key,
+            task_definition_arn=reuse,
+            deployment_config=release.deployment_config,
+            from_queue=True,
+        )

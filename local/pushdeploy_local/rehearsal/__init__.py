@@ -1,0 +1,1 @@
+"""Rehearsal scenarios (YAML under ``scenarios/``), run against the local world with expectations and a report."""

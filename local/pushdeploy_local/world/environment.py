@@ -1,0 +1,257 @@
+"""The sample environment: what a real account would have before pushdeploy's first push.
+
+Creates, through whatever AWS endpoint boto3 is pointed at (moto in-process for tests, moto server for
+the rehearsal), an ECR repository, an ECS service with the CODE_DEPLOY controller behind an ALB with a
+production and a test listener and two target groups, a CloudWatch alarm, a CodeDeploy application and
+deployment group, the ledger table and the target document in SSM.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pushdeploy import aws
+
+from pushdeploy_local.world.bus import load_template
+
+
+@dataclass
+class EnvironmentSpec:
+    region: str = "us-east-1"
+    stage: str = "local"
+    repository: str = "sample-app"
+    target: str = "sample-app-prod"
+    tag_pattern: str = r"^(main|v\d+\.\d+\.\d+)$"
+    cluster: str = "sample-cluster"
+    service: str = "sample-app"
+    container_name: str = "web"
+    container_port: int = 8080
+    application: str = "sample-app"
+    deployment_group: str = "sample-app-prod"
+    deployment_config: str = "CodeDeployDefault.ECSCanary10Percent5Minutes"
+    alarm: str = "sample-app-5xx"
+    table: str = "pushdeploy-ledger"
+    on_busy: str = "queue-latest"
+    watch_minutes: int = 30
+    termination_wait_minutes: int = 5
+    desired_count: int = 2
+    with_test_listener: bool = True
+    target_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def targets_path(self) -> str:
+        return f"/pushdeploy/{self.stage}/targets/"
+
+
+@dataclass
+class Environment:
+    spec: EnvironmentSpec
+    account: str
+    vpc_id: str
+    subnets: list[str]
+    security_group: str
+    load_balancer_arn: str
+    load_balancer_dns: str
+    target_group_arns: dict[str, str]  # name -> arn
+    prod_listener_arn: str
+    test_listener_arn: str | None
+    task_definition_arn: str
+    execution_role_arn: str
+
+    def target_document(self) -> dict[str, Any]:
+        spec = self.spec
+        document: dict[str, Any] = {
+            "name": spec.target,
+            "repository": spec.repository,
+            "tag_pattern": spec.tag_pattern,
+            "application": spec.application,
+            "deployment_group": spec.deployment_group,
+            "container_name": spec.container_name,
+            "container_port": spec.container_port,
+            "deployment_config": spec.deployment_config,
+            "on_busy": spec.on_busy,
+            "rollback": {"watch_minutes_after_success": spec.watch_minutes, "auto_revert": True},
+        }
+        document.update(spec.target_overrides)
+        return document
+
+    def put_target(self, document: dict[str, Any] | None = None, name: str | None = None) -> None:
+        document = document if document is not None else self.target_document()
+        aws.client("ssm").put_parameter(
+            Name=self.spec.targets_path + (name or document.get("name") or self.spec.target),
+            Value=json.dumps(document),
+            Type="String",
+            Overwrite=True,
+        )
+
+
+def create_ledger_table(name: str) -> None:
+    """The ledger table exactly as template.yaml declares it (keys, index, billing, TTL)."""
+    properties = load_template()["Resources"]["LedgerTable"]["Properties"]
+    ddb = aws.client("dynamodb")
+    ddb.create_table(
+        TableName=name,
+        **{k: properties[k] for k in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "BillingMode")},
+    )
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
+
+
+def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environment:
+    """Create the sample environment; ``codedeploy`` defaults to the process-wide client."""
+    ec2, elb, ecs, ecr = (aws.client(s) for s in ("ec2", "elbv2", "ecs", "ecr"))
+    iam, cloudwatch = aws.client("iam"), aws.client("cloudwatch")
+    cd = codedeploy or aws.client("codedeploy")
+    account = aws.client("sts").get_caller_identity()["Account"]
+
+    create_ledger_table(spec.table)
+    ecr.create_repository(repositoryName=spec.repository, imageScanningConfiguration={"scanOnPush": True})
+
+    vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    subnets = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{spec.region}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    security_group = ec2.create_security_group(GroupName="sample-app", Description="sample app", VpcId=vpc_id)[
+        "GroupId"
+    ]
+    lb = elb.create_load_balancer(
+        Name="sample-app", Subnets=subnets, SecurityGroups=[security_group], Scheme="internal", Type="application"
+    )["LoadBalancers"][0]
+    target_groups = {}
+    for colour in ("blue", "green"):
+        name = f"{spec.service}-{colour}"
+        target_groups[name] = elb.create_target_group(
+            Name=name,
+            Protocol="HTTP",
+            Port=spec.container_port,
+            VpcId=vpc_id,
+            TargetType="ip",
+            HealthCheckPath="/health",
+        )["TargetGroups"][0]["TargetGroupArn"]
+    blue_arn = target_groups[f"{spec.service}-blue"]
+    forward = [{"Type": "forward", "TargetGroupArn": blue_arn}]
+    prod = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=forward)[
+        "Listeners"
+    ][0]["ListenerArn"]
+    test = None
+    if spec.with_test_listener:
+        test = elb.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=8080, DefaultActions=forward
+        )["Listeners"][0]["ListenerArn"]
+
+    role = iam.create_role(
+        RoleName="sample-app-ecs-task-execution",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs-tasks.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    ecs.create_cluster(clusterName=spec.cluster)
+    task_definition_arn = ecs.register_task_definition(
+        family=spec.service,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        executionRoleArn=role,
+        runtimePlatform={"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+        containerDefinitions=[
+            {
+                "name": spec.container_name,
+                "image": f"{account}.dkr.ecr.{spec.region}.amazonaws.com/{spec.repository}:bootstrap",
+                "memory": 512,
+                "essential": True,
+                "stopTimeout": 30,
+                "portMappings": [{"containerPort": spec.container_port, "protocol": "tcp"}],
+                "environment": [{"name": "APP_ENV", "value": "production"}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": "/ecs/sample-app",
+                        "awslogs-region": spec.region,
+                        "awslogs-stream-prefix": "web",
+                    },
+                },
+            }
+        ],
+        tags=[{"key": "team", "value": "payments"}, {"key": "cost-center", "value": "1234"}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster=spec.cluster,
+        serviceName=spec.service,
+        taskDefinition=task_definition_arn,
+        desiredCount=spec.desired_count,
+        deploymentController={"type": "CODE_DEPLOY"},
+        launchType="FARGATE",
+        loadBalancers=[
+            {"targetGroupArn": blue_arn, "containerName": spec.container_name, "containerPort": spec.container_port}
+        ],
+        networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [security_group]}},
+    )
+
+    cloudwatch.put_metric_alarm(
+        AlarmName=spec.alarm,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Dimensions=[{"Name": "LoadBalancer", "Value": lb["LoadBalancerArn"].split(":loadbalancer/")[-1]}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+
+    cd.create_application(applicationName=spec.application, computePlatform="ECS")
+    route: dict[str, Any] = {
+        "targetGroups": [{"name": n} for n in target_groups],
+        "prodTrafficRoute": {"listenerArns": [prod]},
+    }
+    if test:
+        route["testTrafficRoute"] = {"listenerArns": [test]}
+    cd.create_deployment_group(
+        applicationName=spec.application,
+        deploymentGroupName=spec.deployment_group,
+        deploymentConfigName=spec.deployment_config,
+        serviceRoleArn=f"arn:aws:iam::{account}:role/ecsCodeDeployRole",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        blueGreenDeploymentConfiguration={
+            "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0},
+            "terminateBlueInstancesOnDeploymentSuccess": {
+                "action": "TERMINATE",
+                "terminationWaitTimeInMinutes": spec.termination_wait_minutes,
+            },
+        },
+        loadBalancerInfo={"targetGroupPairInfoList": [route]},
+        ecsServices=[{"serviceName": spec.service, "clusterName": spec.cluster}],
+        alarmConfiguration={"enabled": True, "ignorePollAlarmFailure": False, "alarms": [{"name": spec.alarm}]},
+        autoRollbackConfiguration={
+            "enabled": True,
+            "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"],
+        },
+    )
+    environment = Environment(
+        spec=spec,
+        account=account,
+        vpc_id=vpc_id,
+        subnets=subnets,
+        security_group=security_group,
+        load_balancer_arn=lb["LoadBalancerArn"],
+        load_balancer_dns=lb["DNSName"],
+        target_group_arns=target_groups,
+        prod_listener_arn=prod,
+        test_listener_arn=test,
+        task_definition_arn=task_definition_arn,
+        execution_role_arn=role,
+    )
+    environment.put_target()
+    return environment

@@ -1,0 +1,547 @@
+"""The local world: moto server + CodeDeploy emulator + event bus + apps + a virtual clock, on one machine.
+
+The handlers run unchanged: boto3 reaches moto and the emulator through the standard endpoint variables
+(``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_CODEDEPLOY``). The world plays the AWS parts that neither moto
+nor the emulator's API can: ECS's scheduler (task-set counts, crashing tasks), the load balancer (weighted
+routing to the local apps), CloudWatch's alarm evaluation and EventBridge's delivery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import urllib.request
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pushdeploy import aws, clock, runtime
+from pushdeploy.aws.ecs import register_pinned_revision
+from pushdeploy.aws.elbv2 import listener_weights
+from pushdeploy.model.releases import Release
+
+from pushdeploy_local.emulator.codedeploy.backend import CodeDeployEmulator
+from pushdeploy_local.emulator.codedeploy.server import CodeDeployServer
+from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
+from pushdeploy_local.emulator.loopback import LoopbackServer
+from pushdeploy_local.paths import EVENTS
+from pushdeploy_local.world.apps import Behaviour, LocalApp
+from pushdeploy_local.world.bus import Delivery, EventRouter
+from pushdeploy_local.world.engine import LifecycleEngine
+from pushdeploy_local.world.environment import Environment, EnvironmentSpec, build
+
+STACK = "pushdeploy-local"
+ACCOUNT = "123456789012"
+REQUESTS_PER_MINUTE = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _atomic_dynamodb_writes() -> None:
+    """DynamoDB applies each write (and each transaction) atomically; moto's server threads do not.
+
+    Serialise moto's write paths so that concurrent deliveries see DynamoDB's semantics, not moto's races.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_pushdeploy_atomic", False):
+        return
+    lock = threading.RLock()
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "get_item", "query"):
+        original = getattr(DynamoDBBackend, name)
+
+        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, atomic)
+    DynamoDBBackend._pushdeploy_atomic = True  # type: ignore[attr-defined]
+
+
+class VirtualClock:
+    """Virtual time: starts now, moves only when advanced (sleeping advances it, instantly)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime.now(UTC).replace(microsecond=0)
+        self.lock = threading.RLock()
+        self.on_advance: list[Any] = []
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            target = self.current + timedelta(seconds=seconds)
+            while self.current < target:
+                step = min(target, self.current + timedelta(seconds=60))
+                before, self.current = self.current, step
+                for callback in list(self.on_advance):
+                    callback(before, step)
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    kind: str
+    text: str
+
+
+@dataclass
+class LocalListener:
+    """A listener on 127.0.0.1 that forwards each request by the (moto) listener's weighted rule."""
+
+    world: World
+    listener_arn: str
+    server: Any = None
+
+    def start(self) -> LocalListener:
+        import http.server
+
+        listener = self
+
+        class Proxy(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                app = listener.world.pick_app(listener.listener_arn)
+                if app is None:
+                    self.send_response(503)
+                    self.end_headers()
+                    self.wfile.write(b"no healthy target")
+                    return
+                try:
+                    with urllib.request.urlopen(app.url + self.path, timeout=10) as upstream:  # noqa: S310
+                        status, body = upstream.status, upstream.read()
+                except urllib.error.HTTPError as exc:
+                    status, body = exc.code, exc.read()
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = LoopbackServer(Proxy, f"listener-{self.listener_arn.rsplit('/', 1)[-1]}")
+        return self
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+urllib.request.install_opener(urllib.request.build_opener(_NoRedirect))
+
+
+@dataclass
+class World:
+    spec: EnvironmentSpec = field(default_factory=lambda: EnvironmentSpec(stage="local"))
+    clock: VirtualClock = field(default_factory=VirtualClock)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.events: deque[dict[str, Any]] = deque()
+        self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
+        self.behaviours: dict[str, Behaviour] = {}  # digest -> behaviour
+        self.tags: dict[str, str] = {}  # digest -> tag
+        self.forced_alarms: set[str] = set()
+        self.alarm_states: dict[str, str] = {}
+        self.pushes = 0
+
+    # -- start and stop ----------------------------------------------------------------------------------------
+    def start(self) -> World:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self.blobs = BlobServer()
+        serve_layer_downloads(self.blobs)
+        _atomic_dynamodb_writes()
+        port = _free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.moto.start()
+        self.moto_url = f"http://127.0.0.1:{port}"
+        self.emulator = CodeDeployEmulator(region=self.spec.region, now=self.clock.now, seed=42)
+        self.codedeploy = CodeDeployServer(self.emulator)
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_ENDPOINT_URL_CODEDEPLOY": self.codedeploy.url,
+                "AWS_DEFAULT_REGION": self.spec.region,
+                "AWS_REGION": self.spec.region,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "PUSHDEPLOY_TABLE": self.spec.table,
+                "PUSHDEPLOY_TARGETS_PATH": self.spec.targets_path,
+                "PUSHDEPLOY_HOOK_PREFIX": f"CodeDeployHook_{STACK}",
+                "PUSHDEPLOY_TARGETS_CACHE_SECONDS": "0",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_NAMESPACE": "pushdeploy",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "ERROR"),
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        runtime.reset()
+        clock.use(self.clock.now)
+        clock.use_sleep(self.clock.advance)
+        self.clock.on_advance.append(self._background)
+        self.emulator.listeners.append(self._on_codedeploy)
+        self.router = EventRouter(STACK, on_dead_letter=self._dead_letter)
+        self.engine = LifecycleEngine(self)
+        return self
+
+    def reset(self, spec: EnvironmentSpec | None = None) -> None:
+        """A clean slate for the next scenario (same servers)."""
+        urllib.request.urlopen(urllib.request.Request(self.moto_url + "/moto-api/reset", method="POST"))  # noqa: S310
+        self._close_apps_and_listeners()
+        self.behaviours.clear()
+        self.tags.clear()
+        self.events.clear()
+        self.forced_alarms.clear()
+        self.alarm_states.clear()
+        self.timeline, self.deliveries = [], []
+        self.spec = spec or self.spec
+        self.clock.current = datetime.now(UTC).replace(microsecond=0)
+        self.emulator.__init__(region=self.spec.region, now=self.clock.now, seed=42)  # type: ignore[misc]
+        self.emulator.listeners.append(self._on_codedeploy)
+        runtime.reset()
+        self.engine.reset()
+
+    def _close_apps_and_listeners(self) -> None:
+        for server in [*self.apps.values(), *getattr(self, "listeners", {}).values()]:
+            server.close()
+        self.apps.clear()
+        self.listeners: dict[str, LocalListener] = {}
+
+    def stop(self) -> None:
+        self._close_apps_and_listeners()
+        self.codedeploy.close()
+        self.blobs.close()
+        self.moto.stop()
+        clock.reset()
+        clock.reset_sleep()
+        for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEDEPLOY"):
+            os.environ.pop(key, None)
+        runtime.reset()
+
+    # -- the sample environment ----------------------------------------------------------------------------------
+    def build_sample(self, initial_tag: str = "v1.0.0") -> Environment:
+        """The documented sample: sample-app behind an ALB, v1.0.0 live and KNOWN_GOOD."""
+        self.environment = build(self.spec, codedeploy=aws.client("codedeploy"))
+        env = self.environment
+        self.listeners = {env.prod_listener_arn: LocalListener(self, env.prod_listener_arn).start()}
+        if env.test_listener_arn:
+            self.listeners[env.test_listener_arn] = LocalListener(self, env.test_listener_arn).start()
+        document = env.target_document()
+        checks = document.setdefault("checks", {})
+        if env.test_listener_arn:
+            checks.setdefault(
+                "after_allow_test_traffic",
+                {
+                    "base_url": self.listeners[env.test_listener_arn].url,
+                    "attempts": 2,
+                    "backoff_seconds": 1,
+                    "timeout_seconds": 2,
+                    "requests": [
+                        {"path": "/health", "expect_status": [200], "max_latency_ms": 500},
+                        {"path": "/admin", "expect_status": [301]},
+                    ],
+                },
+            )
+        checks.setdefault(
+            "after_allow_traffic",
+            {"bake_seconds": 60, "max_5xx_rate": 0.05, "latency_statistic": "Maximum", "max_latency_ms": 1000},
+        )
+        self.target_document = document
+        env.put_target(document)
+        image = self.publish(initial_tag, "healthy")
+        uri = f"{ACCOUNT}.dkr.ecr.{self.spec.region}.amazonaws.com/{self.spec.repository}@{image}"
+        task_definition = register_pinned_revision(env.task_definition_arn, self.spec.container_name, uri)
+        blue = env.target_group_arns[f"{self.spec.service}-blue"]
+        task_set = self.engine.create_task_set(task_definition, blue, "healthy", version=initial_tag, digest=image)
+        aws.client("ecs").update_service_primary_task_set(
+            cluster=self.spec.cluster, service=self.spec.service, primaryTaskSet=task_set["taskSetArn"]
+        )
+        now = clock.iso()
+        release = Release.new(
+            target=self.spec.target,
+            digest=image,
+            image_uri=uri,
+            trigger="manual",
+            status="SUCCEEDED",
+            started_at=now,
+            finished_at=now,
+            tag=initial_tag,
+            repository=self.spec.repository,
+            task_definition_arn=task_definition,
+            reason="initial release of the sample environment",
+        )
+        ledger = runtime.services().ledger
+        ledger.put_release(release)
+        ledger.set_known_good(release)
+        self.note("setup", f"{self.spec.target}: {initial_tag} serves production and is KNOWN_GOOD")
+        return env
+
+    def update_target(self, changes: dict[str, Any]) -> None:
+        self.target_document = {**self.target_document, **changes}
+        self.environment.put_target(self.target_document)
+
+    def publish(self, tag: str, behaviour: Behaviour, repository: str | None = None) -> str:
+        """Push an image to (moto) ECR: a multi-arch index carrying the OCI revision annotations."""
+        image = publish_image(
+            aws.client("ecr"),
+            repository or self.spec.repository,
+            tag,
+            architectures=("arm64", "amd64"),
+            as_index=True,
+            seed=f"{tag}-{behaviour}-{len(self.behaviours)}",
+            blobs=self.blobs,
+            annotations={
+                "org.opencontainers.image.revision": f"{abs(hash(tag)) % 16**12:012x}",
+                "org.opencontainers.image.source": "https://example.com/acme/sample-app",
+                "org.opencontainers.image.version": tag.lstrip("v"),
+            },
+        )
+        self.behaviours[image.digest] = behaviour
+        self.tags[image.digest] = tag
+        return image.digest
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # -- events -------------------------------------------------------------------------------------------------
+    def note(self, kind: str, text: str) -> None:
+        self.timeline.append(TimelineEntry(self.clock.now(), kind, text))
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def push_event(
+        self, tag: str | None, digest: str, repository: str | None = None, event_id: str | None = None
+    ) -> dict[str, Any]:
+        event = json.loads((EVENTS / "ecr-image-action-push.json").read_text())
+        event.update(
+            id=event_id or f"push-{len(self.deliveries)}-{digest[-8:]}-{tag}",
+            account=ACCOUNT,
+            region=self.spec.region,
+            time=clock.iso(self.clock.now()).replace(".000Z", "Z"),
+        )
+        event["detail"].update(
+            {
+                "repository-name": repository or self.spec.repository,
+                "image-digest": digest,
+                "manifest-media-type": "application/vnd.oci.image.index.v1+json",
+            }
+        )
+        if tag is None:
+            event["detail"].pop("image-tag")
+        else:
+            event["detail"]["image-tag"] = tag
+        return dict(event)
+
+    def drain(self) -> None:
+        """Deliver every queued event (deliveries may queue more)."""
+        while self.events:
+            event = self.events.popleft()
+            for delivery in self.router.deliver(event):
+                self.deliveries.append(delivery)
+                self.note(
+                    "event",
+                    f"{delivery.detail_type} -> {delivery.function}: {delivery.outcome}"
+                    + (f" ({delivery.reason})" if delivery.reason else ""),
+                )
+
+    def _dead_letter(self, event: dict[str, Any], error: str) -> None:
+        self.note("dlq", f"dead-lettered: {error}")
+
+    def _on_codedeploy(self, kind: str, deployment: dict[str, Any]) -> None:
+        state = {"started": "START", "ready": "READY"}.get(kind)
+        if kind == "finished":
+            state = {"Succeeded": "SUCCESS", "Failed": "FAILURE", "Stopped": "STOP"}[deployment["status"]]
+        if state is None:
+            return
+        app, group = deployment["applicationName"], deployment["deploymentGroupName"]
+        event = json.loads((EVENTS / "codedeploy-deployment-state-change.json").read_text())
+        event.update(
+            id=f"cd-{deployment['deploymentId']}-{state}",
+            account=ACCOUNT,
+            region=self.spec.region,
+            time=clock.iso(self.clock.now()).replace(".000Z", "Z"),
+            resources=[
+                f"arn:aws:codedeploy:{self.spec.region}:{ACCOUNT}:application:{app}",
+                f"arn:aws:codedeploy:{self.spec.region}:{ACCOUNT}:deploymentgroup:{app}/{group}",
+            ],
+        )
+        event["detail"].update(
+            deploymentId=deployment["deploymentId"],
+            state=state,
+            application=app,
+            deploymentGroup=group,
+            region=self.spec.region,
+        )
+        self.emit(event)
+
+    # -- alarms (the world evaluates them: moto never does) ---------------------------------------------------------
+    def set_alarm(self, name: str, state: str, reason: str, *, forced: bool = False) -> None:
+        if forced:
+            (self.forced_alarms.add if state == "ALARM" else self.forced_alarms.discard)(name)
+        previous = self.alarm_states.get(name, "OK")
+        cloudwatch = aws.client("cloudwatch")
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        alarm = cloudwatch_backends[ACCOUNT][self.spec.region].alarms[name]
+        alarm.state_updated_timestamp = self.clock.now()  # CloudWatch's clock is the virtual one
+        self.alarm_states[name] = state
+        if previous == state:
+            return
+        self.note("alarm", f"{name}: {previous} -> {state} ({reason})")
+        event = json.loads((EVENTS / "cloudwatch-alarm-state-change-metric.json").read_text())
+        stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        event.update(
+            id=f"alarm-{name}-{stamp}",
+            account=ACCOUNT,
+            region=self.spec.region,
+            time=clock.iso(self.clock.now()).replace(".000Z", "Z"),
+            resources=[f"arn:aws:cloudwatch:{self.spec.region}:{ACCOUNT}:alarm:{name}"],
+        )
+        detail = event["detail"]
+        detail["alarmName"] = name
+        detail["previousState"] = {**detail["state"], "value": previous, "timestamp": stamp}
+        detail["state"] = {
+            "value": state,
+            "reason": reason,
+            "timestamp": stamp,
+            "reasonData": json.dumps({"version": "1.0", "queryDate": stamp}),
+        }
+        detail["configuration"] = {
+            "description": "5xx responses of sample-app",
+            "metrics": [
+                {
+                    "id": "m1",
+                    "returnData": True,
+                    "metricStat": {
+                        "period": 60,
+                        "stat": "Sum",
+                        "metric": {
+                            "namespace": "AWS/ApplicationELB",
+                            "name": "HTTPCode_Target_5XX_Count",
+                            "dimensions": {
+                                "LoadBalancer": self.environment.load_balancer_arn.split(":loadbalancer/")[-1]
+                            },
+                        },
+                    },
+                }
+            ],
+        }
+        self.emit(event)
+
+    # -- traffic ------------------------------------------------------------------------------------------------------
+    def route(self, listener_arn: str) -> list[tuple[str, float]]:
+        """(target group arn, weight) of the listener's default action, as moto stores it."""
+        return listener_weights(listener_arn)
+
+    def pick_app(self, listener_arn: str) -> LocalApp | None:
+        import random
+
+        routes = [(tg, w) for tg, w in self.route(listener_arn) if w > 0 and tg in self.apps]
+        if not routes:
+            return None
+        chosen = random.choices([tg for tg, _ in routes], weights=[w for _, w in routes])[0]
+        return self.apps[chosen]
+
+    def _background(self, before: datetime, after: datetime) -> None:
+        """Each virtual minute: production traffic, its metrics, and the 5xx alarm's evaluation."""
+        if not getattr(self, "environment", None):
+            return
+        env = self.environment
+        routes = [(tg, w) for tg, w in self.route(env.prod_listener_arn) if w > 0 and tg in self.apps]
+        total = sum(w for _, w in routes) or 1
+        lb = env.load_balancer_arn.split(":loadbalancer/")[-1]
+        data, errors_total = [], 0
+        for tg, weight in routes:
+            app = self.apps[tg]
+            count = round(REQUESTS_PER_MINUTE * weight / total)
+            if count == 0:
+                continue
+            errors, slowest = 0, 0.0
+            for _ in range(count):
+                reply = app.reply("/")
+                errors += reply.status >= 500
+                slowest = max(slowest, reply.delay + 0.005)
+            errors_total += errors
+            dims = [{"Name": "TargetGroup", "Value": tg.split(":")[-1]}, {"Name": "LoadBalancer", "Value": lb}]
+            data += [
+                {"MetricName": "RequestCount", "Dimensions": dims, "Value": count, "Timestamp": after},
+                {"MetricName": "HTTPCode_Target_5XX_Count", "Dimensions": dims, "Value": errors, "Timestamp": after},
+                {"MetricName": "TargetResponseTime", "Dimensions": dims, "Value": slowest, "Timestamp": after},
+            ]
+        if data:
+            aws.client("cloudwatch").put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
+        name = self.spec.alarm
+        if name in self.forced_alarms:
+            return
+        if errors_total > 5:
+            self.set_alarm(
+                name,
+                "ALARM",
+                f"Threshold Crossed: 1 out of the last 1 datapoints [{errors_total}.0] "
+                "was greater than the threshold (5.0)",
+            )
+        elif self.alarm_states.get(name) == "ALARM":
+            self.set_alarm(name, "OK", f"Threshold Crossed: [{errors_total}.0] was not greater than the threshold")
+
+    # -- driving time ---------------------------------------------------------------------------------------------
+    def run_for(self, seconds: float) -> None:
+        """Let ``seconds`` of virtual time pass, with everything that happens in them."""
+        deadline = self.clock.now() + timedelta(seconds=seconds)
+        while True:
+            self.drain()
+            wake = self.engine.step()
+            self.drain()
+            if wake is None or wake > deadline:
+                break
+            if wake > self.clock.now():
+                self.clock.advance((wake - self.clock.now()).total_seconds())
+        if deadline > self.clock.now():
+            self.clock.advance((deadline - self.clock.now()).total_seconds())
+        self.drain()
+
+    def run_until_idle(self, limit_minutes: float = 240) -> bool:
+        """Run until no deployment is active and nothing is queued; False if the limit was reached."""
+        limit = self.clock.now() + timedelta(minutes=limit_minutes)
+        while self.clock.now() < limit:
+            self.drain()
+            wake = self.engine.step()
+            self.drain()
+            if wake is None:
+                if not self.engine.active() and not self.events:
+                    return True
+                continue
+            if wake > self.clock.now():
+                self.clock.advance((wake - self.clock.now()).total_seconds())
+        return False
+
+    def production(self) -> dict[str, str]:
+        """What serves production: the app behind the production listener's heaviest target group."""
+        routes = self.route(self.environment.prod_listener_arn)
+        tg = max(routes, key=lambda r: r[1])[0]
+        app = self.apps.get(tg)
+        digest = getattr(app, "digest", "")
+        return {"tag": self.tags.get(digest, ""), "image": digest, "target_group": tg.split("/")[-2]}
