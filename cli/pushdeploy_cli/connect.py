@@ -3,25 +3,17 @@ ledger table, the targets path and the hook functions. Nothing here writes ``os.
 
 from __future__ import annotations
 
-from pushdeploy import aws, runtime
-from pushdeploy.errors import ConfigurationError
+from pushdeploy import runtime
 from pushdeploy.model.targets import Target
 from pushdeploy.runtime import Services
-from pushdeploy.settings import Settings
+from pushdeploy.services.connection import settings_for_stack
 
 from pushdeploy_cli.answers import BAD_INPUT, NOT_FOUND, CommandError
 
 
 def connect(*, stack: str, profile: str | None, region: str | None) -> Services:
     """Services for the stack. ``PUSHDEPLOY_*`` variables, when all set, win (the rehearsal and tests use them)."""
-    from pushdeploy.aws.account import stack_outputs
-
-    aws.configure(profile=profile, region=region)
-    try:
-        settings = Settings.from_env()
-    except ConfigurationError:
-        settings = Settings.from_stack_outputs(stack_outputs(stack), stack)
-    return runtime.configure(settings)
+    return runtime.configure(settings_for_stack(stack, profile=profile, region=region))
 
 
 def target_named(services: Services, name: str) -> Target:

@@ -25,8 +25,7 @@ def _quiet_domain_logs() -> None:
 
 
 def _operate(args: argparse.Namespace) -> int:
-    from pushdeploy.aws.account import StackNotFound
-    from pushdeploy.errors import ConfigurationError, PushdeployError
+    from pushdeploy.errors import ConfigurationError, PushdeployError, StackNotFound
 
     from pushdeploy_cli.commands import deploy, history, release, rollback, status, targets, wait
     from pushdeploy_cli.connect import connect

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pushdeploy.aws.ecr import ImageNotFound
+from pushdeploy.errors import ImageNotFound
 from pushdeploy.model.images import DIGEST_RE
 from pushdeploy.runtime import Services
 

@@ -29,3 +29,11 @@ class DeploymentBusy(PushdeployError):
 
 class DeploymentNotFound(PushdeployError):
     pass
+
+
+class ImageNotFound(PushdeployError):
+    """No image in the registry answers to that tag or digest."""
+
+
+class StackNotFound(PushdeployError):
+    """The pushdeploy stack named (for its outputs) does not exist in that account and region."""

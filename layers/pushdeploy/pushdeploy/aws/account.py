@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from pushdeploy import aws
-
-
-class StackNotFound(LookupError):
-    pass
+from pushdeploy.errors import StackNotFound
 
 
 def stack_outputs(stack: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pushdeploy import aws
+from pushdeploy.errors import ImageNotFound
 from pushdeploy.model.images import (
     MANIFEST_MEDIA_TYPES,
     ImageFacts,
@@ -16,10 +17,6 @@ from pushdeploy.model.images import (
     is_index,
     labels_of,
 )
-
-
-class ImageNotFound(LookupError):
-    pass
 
 
 def _manifest(ecr: Any, registry_id: str, repository: str, digest: str) -> dict[str, Any] | None:

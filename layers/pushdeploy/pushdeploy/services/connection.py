@@ -1,0 +1,20 @@
+"""Reaching a deployed pushdeploy from outside its functions (the CLI): profile, region, the stack's outputs."""
+
+from __future__ import annotations
+
+from pushdeploy import aws
+from pushdeploy.aws.account import stack_outputs
+from pushdeploy.errors import ConfigurationError
+from pushdeploy.settings import Settings
+
+
+def settings_for_stack(stack: str, *, profile: str | None, region: str | None) -> Settings:
+    """Use ``profile``/``region`` for every client; the settings come from the stack's outputs.
+
+    When every ``PUSHDEPLOY_*`` variable is set they win instead (the rehearsal and tests point the CLI that way).
+    """
+    aws.configure(profile=profile, region=region)
+    try:
+        return Settings.from_env()
+    except ConfigurationError:
+        return Settings.from_stack_outputs(stack_outputs(stack), stack)
