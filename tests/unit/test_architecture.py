@@ -254,7 +254,7 @@ def test_handlers_import_only_the_composition_root_and_observability() -> None:
         i.target for i in IMPORTS if i.module.startswith("functions.") and within(i.target, "pushdeploy")
     }
     assert handler_imports <= {"pushdeploy", "pushdeploy.runtime", "pushdeploy.observability"} | {
-        f"pushdeploy.observability.{name}" for name in ("logger", "metrics", "tracer")
+        f"pushdeploy.observability.{name}" for name in ("logger", "metrics", "traced_handler")
     }
 
 
