@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shlex
 import time
@@ -14,13 +15,20 @@ from pushdeploy_cli.answers import BAD_INPUT, CommandError
 def rehearse(
     *, scenarios: list[str], report: str | None, quiet: bool, then: list[str], run_command: Callable[[list[str]], int]
 ) -> int:
-    try:
-        from pushdeploy_local.rehearsal import runner
-        from pushdeploy_local.world.world import World
-    except ImportError as exc:
+    missing = [name for name in ("moto", "pushdeploy_local") if importlib.util.find_spec(name) is None]
+    if missing:
         raise CommandError(
-            f"the rehearsal needs the rehearse extra (pip install 'pushdeploy[rehearse]'): {exc}", BAD_INPUT
-        ) from exc
+            f"the rehearsal needs the rehearse extra (pip install 'pushdeploy[rehearse]'; missing: "
+            f"{', '.join(missing)}), and runs from a checkout of the project",
+            BAD_INPUT,
+        )
+    from pushdeploy_local.paths import TEMPLATE
+    from pushdeploy_local.rehearsal import runner
+    from pushdeploy_local.world.world import World
+
+    if not TEMPLATE.exists():
+        raise CommandError(f"the rehearsal runs from a checkout of the project: {TEMPLATE} not found", BAD_INPUT)
+
     try:
         chosen = [runner.load(s) for s in scenarios] if scenarios else [runner.load(str(p)) for p in runner.built_in()]
     except runner.ScenarioError as exc:

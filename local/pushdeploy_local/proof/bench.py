@@ -158,6 +158,19 @@ def cold_imports(runs: int) -> dict[str, Any]:
         )
         result["functions"][function] = {"ms": round(seconds * 1000, 1), "ratio": round(seconds / baseline, 2)}
     result["worst_ratio"] = max(f["ratio"] for f in result["functions"].values())
+    # What a cold start pays before its first AWS call, import included: the tracer (X-Ray SDK), the settings
+    # (pydantic) and the deployer's modules. Informative: the work moved off the import path is counted here.
+    env.update(
+        {"PUSHDEPLOY_TABLE": "t", "PUSHDEPLOY_TARGETS_PATH": "/p/", "PUSHDEPLOY_HOOK_PREFIX": "CodeDeployHook_x"}
+    )
+    set_up = measure(
+        "import time, importlib.util; t=time.perf_counter(); "
+        f"s=importlib.util.spec_from_file_location('app', {str(ROOT / 'functions' / 'deployer' / 'app.py')!r}); "
+        "m=importlib.util.module_from_spec(s); s.loader.exec_module(m); "
+        "from pushdeploy import observability, runtime; observability.tracer(); runtime.services().deployer; "
+        "print(time.perf_counter()-t)"
+    )
+    result["deployer_set_up"] = {"ms": round(set_up * 1000, 1), "ratio": round(set_up / baseline, 2)}
     return result
 
 
@@ -206,8 +219,8 @@ def main() -> int:
         ("push control-plane calls <= 4", lambda: push["control_plane"] <= 4),
         ("push bookkeeping calls <= 3", lambda: push["bookkeeping"] <= 3),
         ("alarm -> StopDeployment calls <= 3", lambda: alarm["to_stop"] <= 3),
-        ("handler overhead ratio <= 1.3", lambda: overhead["ratio"] <= 1.3),
-        ("cold import ratio <= 1.5 (every function)", lambda: imports["worst_ratio"] <= 1.5),
+        ("handler overhead ratio <= 1.1", lambda: overhead["ratio"] <= 1.1),
+        ("cold import ratio <= 1.2 (every function)", lambda: imports["worst_ratio"] <= 1.2),
         ("happy canary rehearsal <= 10 s", lambda: rehearse["happy_canary_seconds"] <= 10),
     ]
     rows = [
@@ -218,13 +231,19 @@ def main() -> int:
         (
             "handler overhead (median, ratio to direct boto3)",
             f"{overhead['ratio']} ({overhead['handler_ms']} / {overhead['direct_boto3_ms']} ms)",
-            "<= 1.3",
+            "<= 1.1",
             "",
         ),
         *[
-            (f"cold import {name} (ratio to boto3+client)", f"{v['ratio']} ({v['ms']} ms)", "<= 1.5", "")
+            (f"cold import {name} (ratio to boto3+client)", f"{v['ratio']} ({v['ms']} ms)", "<= 1.2", "")
             for name, v in imports["functions"].items()
         ],
+        (
+            "deployer import + tracer, settings, domain (ratio)",
+            f"{imports['deployer_set_up']['ratio']} ({imports['deployer_set_up']['ms']} ms)",
+            "",
+            "",
+        ),
         ("happy canary rehearsal (12 virtual minutes)", f"{rehearse['happy_canary_seconds']} s", "<= 10 s", ""),
         (
             "burst throughput",
