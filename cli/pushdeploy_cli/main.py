@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +16,12 @@ from pushdeploy_cli.answers import BAD_INPUT, EXIT_CODES_HELP, NOT_FOUND, OK, An
 def _quiet_domain_logs() -> None:
     """The domain's structured logs go to stderr (stdout is the answer), warnings and worse by default."""
     from pushdeploy.observability import logger
+    from pushdeploy.settings import cli_log_level
 
     for handler in logger.handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.stream = sys.stderr
-    logger.setLevel(os.environ.get("PUSHDEPLOY_CLI_LOG_LEVEL", "WARNING"))
+    logger.setLevel(cli_log_level())
 
 
 def _operate(args: argparse.Namespace) -> int:

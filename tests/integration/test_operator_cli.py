@@ -80,24 +80,6 @@ def targets_file(tmp_path: Any, world: Any, **changes: Any) -> str:
     return str(path)
 
 
-def test_targets_validate_names_target_field_and_reason(world, capsys, tmp_path):
-    good = targets_file(tmp_path, world)
-    assert cli(capsys, "targets", "validate", good)[0] == 0
-
-    bad = targets_file(tmp_path, world, container_port=70000)
-    code, out, _ = cli(capsys, "targets", "validate", bad)
-    assert code == 2
-    assert "checkout-prod" in out and "container_port" in out and "less than or equal to 65535" in out
-    code, payload = json_cli(capsys, "targets", "validate", bad)
-    assert code == 2 and payload == [
-        {
-            "target": "checkout-prod",
-            "valid": False,
-            "problem": "container_port: Input should be less than or equal to 65535",
-        }
-    ]
-
-
 def test_targets_apply_dry_run_then_apply_then_list(world, capsys, tmp_path):
     path = targets_file(tmp_path, world)
 

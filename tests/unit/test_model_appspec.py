@@ -127,7 +127,11 @@ def test_parse_appspec_takes_the_first_resource_with_a_task_definition() -> None
         {
             "Resources": [
                 {"TargetService": {"Properties": {}}},
-                {"TargetService": {"Properties": {"TaskDefinition": "first", "LoadBalancerInfo": {"ContainerPort": "x"}}}},
+                {
+                    "TargetService": {
+                        "Properties": {"TaskDefinition": "first", "LoadBalancerInfo": {"ContainerPort": "x"}}
+                    }
+                },
                 {"TargetService": {"Properties": {"TaskDefinition": "second"}}},
             ]
         }

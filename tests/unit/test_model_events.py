@@ -232,9 +232,7 @@ def test_an_alarm_with_a_bad_field_is_malformed_and_names_it(change: dict[str, A
     assert field in outcome.reason
 
 
-@pytest.mark.parametrize(
-    "sample", ["ecr-image-action-push.json", "codedeploy-deployment-state-change.json"]
-)
+@pytest.mark.parametrize("sample", ["ecr-image-action-push.json", "codedeploy-deployment-state-change.json"])
 def test_events_of_other_services_are_not_alarms(sample: str) -> None:
     outcome = parse_alarm_event(load_event(sample))
 
@@ -281,8 +279,10 @@ def test_unreadable_reason_data_does_not_stop_the_alarm(reason_data: str) -> Non
         ({"metrics": [{"id": "m1", "metricStat": {"stat": "Average"}, "returnData": True}]}, "metric"),
         ({}, "metric"),
         ({"metrics": [{"id": "m1", "metricStat": {}}, {"id": "e1", "expression": "m1 * 100"}]}, "metric-math"),
-        ({"metrics": [{"id": "m1", "metricStat": {}}, {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1, 2)"}]},
-         "anomaly-detection"),
+        (
+            {"metrics": [{"id": "m1", "metricStat": {}}, {"id": "ad1", "expression": "ANOMALY_DETECTION_BAND(m1, 2)"}]},
+            "anomaly-detection",
+        ),
         ({"alarmRule": "ALARM(a) OR ALARM(b)", "metrics": [{"expression": "m1 * 2"}]}, "composite"),
         ({"metrics": [{"id": "m1", "expression": ""}]}, "metric"),
     ],

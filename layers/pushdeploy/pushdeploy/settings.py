@@ -27,6 +27,7 @@ VARIABLES = {
     "slack_secret_arn": "PUSHDEPLOY_SLACK_SECRET_ARN",
     "targets_cache_seconds": "PUSHDEPLOY_TARGETS_CACHE_SECONDS",
 }
+CLI_LOG_LEVEL_VARIABLE = "PUSHDEPLOY_CLI_LOG_LEVEL"  # the CLI's domain log level on stderr (default WARNING)
 HOOK_STAGE_VARIABLE = "PUSHDEPLOY_HOOK_STAGE"  # per hook function; read per invocation (see hook_stage())
 # stack output -> field (the CLI's way in)
 STACK_OUTPUTS = {
@@ -90,3 +91,9 @@ def hook_stage(environ: Mapping[str, str] | None = None) -> HookStageName:
         if stage == value:
             return stage
     raise ConfigurationError(f"environment variable {HOOK_STAGE_VARIABLE} is {value!r}, expected one of {stages}")
+
+
+def cli_log_level(environ: Mapping[str, str] | None = None) -> str:
+    """The level of the domain's logs the CLI shows on stderr (``PUSHDEPLOY_CLI_LOG_LEVEL``, default WARNING)."""
+    value = (os.environ if environ is None else environ).get(CLI_LOG_LEVEL_VARIABLE, "WARNING").strip().upper()
+    return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "WARNING"

@@ -28,12 +28,13 @@ from pushdeploy.model.releases import Release
 from pushdeploy_local.emulator.codedeploy.backend import CodeDeployEmulator
 from pushdeploy_local.emulator.codedeploy.server import CodeDeployServer
 from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
-from pushdeploy_local.emulator.loopback import LoopbackServer
 from pushdeploy_local.paths import EVENTS
 from pushdeploy_local.world.apps import Behaviour, LocalApp
 from pushdeploy_local.world.bus import Delivery, EventRouter
+from pushdeploy_local.world.clock import VirtualClock
 from pushdeploy_local.world.engine import LifecycleEngine
 from pushdeploy_local.world.environment import Environment, EnvironmentSpec, build
+from pushdeploy_local.world.traffic import LocalListener
 
 STACK = "pushdeploy-local"
 ACCOUNT = "123456789012"
@@ -67,84 +68,11 @@ def _atomic_dynamodb_writes() -> None:
     DynamoDBBackend._pushdeploy_atomic = True  # type: ignore[attr-defined]
 
 
-class VirtualClock:
-    """Virtual time: starts now, moves only when advanced (sleeping advances it, instantly)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime.now(UTC).replace(microsecond=0)
-        self.lock = threading.RLock()
-        self.on_advance: list[Any] = []
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        with self.lock:
-            target = self.current + timedelta(seconds=seconds)
-            while self.current < target:
-                step = min(target, self.current + timedelta(seconds=60))
-                before, self.current = self.current, step
-                for callback in list(self.on_advance):
-                    callback(before, step)
-
-
 @dataclass
 class TimelineEntry:
     at: datetime
     kind: str
     text: str
-
-
-@dataclass
-class LocalListener:
-    """A listener on 127.0.0.1 that forwards each request by the (moto) listener's weighted rule."""
-
-    world: World
-    listener_arn: str
-    server: Any = None
-
-    def start(self) -> LocalListener:
-        import http.server
-
-        listener = self
-
-        class Proxy(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                app = listener.world.pick_app(listener.listener_arn)
-                if app is None:
-                    self.send_response(503)
-                    self.end_headers()
-                    self.wfile.write(b"no healthy target")
-                    return
-                try:
-                    with urllib.request.urlopen(app.url + self.path, timeout=10) as upstream:  # noqa: S310
-                        status, body = upstream.status, upstream.read()
-                except urllib.error.HTTPError as exc:
-                    status, body = exc.code, exc.read()
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = LoopbackServer(Proxy, f"listener-{self.listener_arn.rsplit('/', 1)[-1]}")
-        return self
-
-    @property
-    def url(self) -> str:
-        return str(self.server.url)
-
-    def close(self) -> None:
-        self.server.close()
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-urllib.request.install_opener(urllib.request.build_opener(_NoRedirect))
 
 
 @dataclass

@@ -1,0 +1,94 @@
+"""The CLI's commands that need no account: validating a targets file, --version, help, bad arguments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pushdeploy_cli.main import main
+
+TARGET = {
+    "name": "checkout-prod",
+    "repository": "checkout",
+    "tag_pattern": r"^v\d+\.\d+\.\d+$",
+    "application": "checkout",
+    "deployment_group": "checkout-prod",
+    "container_name": "web",
+    "container_port": 8080,
+}
+
+
+def write(tmp_path: Path, document: object, name: str = "targets.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_valid_file_validates_with_no_account_configured(capsys, tmp_path, monkeypatch):
+    for variable in ("PUSHDEPLOY_TABLE", "AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    code, out, err = run(capsys, "targets", "validate", write(tmp_path, {"targets": [TARGET]}))
+    assert code == 0, err
+    assert "checkout-prod" in out and "valid" in out
+
+
+def test_an_invalid_target_names_target_field_and_reason_in_both_modes(capsys, tmp_path):
+    bad = write(tmp_path, {"targets": [{**TARGET, "container_port": 70000}]})
+    code, out, _ = run(capsys, "targets", "validate", bad)
+    assert code == 2
+    assert "checkout-prod" in out and "container_port" in out and "less than or equal to 65535" in out
+    code, out, _ = run(capsys, "targets", "validate", bad, "--output", "json")
+    assert code == 2 and json.loads(out) == [
+        {
+            "target": "checkout-prod",
+            "valid": False,
+            "problem": "container_port: Input should be less than or equal to 65535",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        [TARGET],  # a plain list
+        {"targets": [TARGET]},  # under targets:
+        {"checkout-prod": {k: v for k, v in TARGET.items() if k != "name"}},  # name -> document
+    ],
+)
+def test_the_three_file_shapes_are_accepted(capsys, tmp_path, document):
+    code, out, _ = run(capsys, "targets", "validate", write(tmp_path, document), "--output", "json")
+    assert code == 0 and json.loads(out) == [{"target": "checkout-prod", "valid": True, "problem": None}]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("42", "expected a list of targets"), ("{unclosed: [", "while parsing")],
+)
+def test_a_file_that_is_not_a_list_of_targets_is_bad_input_without_a_traceback(capsys, tmp_path, content, expected):
+    path = tmp_path / "targets.yaml"
+    path.write_text(content)
+    code, _, err = run(capsys, "targets", "validate", str(path))
+    assert code == 2 and expected in err and "Traceback" not in err
+
+
+def test_a_missing_file_is_bad_input(capsys, tmp_path):
+    code, _, err = run(capsys, "targets", "validate", str(tmp_path / "nope.yaml"))
+    assert code == 2 and "nope.yaml" in err
+
+
+def test_version_and_exit_codes_in_help(capsys):
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.startswith("pushdeploy ")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: 0 done, 1 failed or rolled back, 2 bad input, 3 not found, 4 timed out" in help_text
