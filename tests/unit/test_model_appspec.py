@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-
 from pushdeploy.model.appspec import (
     HOOK_STAGES,
     AppSpec,
@@ -183,11 +182,6 @@ def test_appspec_of_revision_is_none_when_absent_or_unreadable(revision: dict[st
     assert appspec_of_revision(revision) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: parse_appspec iterates Resources/Hooks without checking they are lists; a scalar raises "
-    "TypeError instead of AppSpecError, so appspec_of_revision raises instead of answering None",
-)
 @pytest.mark.parametrize("content", ["Resources: 5", "Hooks: 5"])
 def test_appspec_of_revision_is_none_for_scalar_sections(content: str) -> None:
     assert appspec_of_revision({"revisionType": "String", "string": {"content": content}}) is None

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from pushdeploy.model.appspec import build_appspec
 from pushdeploy.model.deployments import (
     ACTIVE_STATUSES,

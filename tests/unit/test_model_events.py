@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from pushdeploy.model.events import (
     AlarmEvent,
     DeploymentEvent,
@@ -22,6 +21,7 @@ from pushdeploy.model.events import (
     parse_push_event,
 )
 from pushdeploy.model.images import ImagePush
+
 from tests.helpers import load_event, push_event
 
 SAMPLE_DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
@@ -301,11 +301,6 @@ def test_an_alarm_without_resources_has_no_arn() -> None:
     assert alarm.arn is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: alarm_kind iterates configuration['metrics'] without checking it is a list; "
-    "parse_alarm_event raises TypeError instead of never raising",
-)
 def test_an_alarm_with_null_metrics_does_not_raise() -> None:
     event = alarm_event()
     event["detail"]["configuration"] = {"metrics": None}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from pushdeploy.model.events import parse_push_event
 from pushdeploy.model.images import (
     ImageFacts,
@@ -17,6 +16,7 @@ from pushdeploy.model.images import (
     labels_of,
     parse_image_uri,
 )
+
 from tests.helpers import push_event
 
 DIGEST = "sha256:" + "ab" * 32

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 import pytest
-
 from pushdeploy import clock
 from pushdeploy.model.releases import UNFINISHED_STATUSES, KnownGood, Release, ReleaseStatus
 from pushdeploy.model.results import OUTCOMES, Result
@@ -149,7 +148,7 @@ def test_result_as_dict_keeps_unknowns_as_none() -> None:
 
 
 def test_outcomes_are_the_documented_ones() -> None:
-    assert OUTCOMES == {
+    assert {
         "deployed",
         "queued",
         "superseded",
@@ -161,5 +160,5 @@ def test_outcomes_are_the_documented_ones() -> None:
         "revert-started",
         "recorded",
         "failed",
-    }
+    } == OUTCOMES
     assert isinstance(OUTCOMES, frozenset)

@@ -7,8 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
-
 from pushdeploy.model.events import parse_push_event
 from pushdeploy.model.images import ImagePush
 from pushdeploy.model.targets import (
@@ -19,6 +17,8 @@ from pushdeploy.model.targets import (
     parse_target,
     parse_targets_document,
 )
+from pydantic import ValidationError
+
 from tests.helpers import load_event
 
 PREFIX = "/pushdeploy/prod/targets/"

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from pushdeploy.errors import TaskDefinitionError
 from pushdeploy.model.taskdefs import (
     READ_ONLY_FIELDS,

@@ -100,7 +100,10 @@ def parse_appspec(content: str) -> AppSpec:
     task_definition: str | None = None
     container_name: str | None = None
     container_port: int | None = None
-    for resource in _get(document, "Resources") or []:
+    resources, hook_entries = _get(document, "Resources") or [], _get(document, "Hooks") or []
+    if not isinstance(resources, list) or not isinstance(hook_entries, list):
+        raise AppSpecError("Resources and Hooks must be lists")
+    for resource in resources:
         properties = _get(_get(resource, "TargetService"), "Properties")
         arn = _get(properties, "TaskDefinition")
         if isinstance(arn, str) and task_definition is None:
@@ -110,7 +113,7 @@ def parse_appspec(content: str) -> AppSpec:
             container_name = name if isinstance(name, str) else None
             container_port = int(port) if isinstance(port, int | str) and str(port).isdigit() else None
     hooks: list[tuple[str, str]] = []
-    for entry in _get(document, "Hooks") or []:
+    for entry in hook_entries:
         if isinstance(entry, dict):
             hooks += [(str(stage), str(function)) for stage, function in entry.items()]
     return AppSpec(task_definition, container_name, container_port, tuple(hooks))

@@ -99,7 +99,9 @@ class AlarmEvent:
 def alarm_kind(configuration: dict[str, Any]) -> AlarmKind:
     if "alarmRule" in configuration:
         return "composite"
-    expressions = [m.get("expression", "") for m in configuration.get("metrics", []) if isinstance(m, dict)]
+    metrics = configuration.get("metrics")
+    queries = metrics if isinstance(metrics, list) else []
+    expressions = [str(m.get("expression") or "") for m in queries if isinstance(m, dict)]
     if any("ANOMALY_DETECTION_BAND" in e for e in expressions):
         return "anomaly-detection"
     return "metric-math" if expressions and any(expressions) else "metric"

@@ -121,6 +121,10 @@ def webhook_url_from_secret(secret: str | bytes) -> str:
     url = (secret.decode() if isinstance(secret, bytes) else str(secret)).strip()
     if url.startswith("{"):
         url = str(json.loads(url).get("url", ""))
-    if not url.startswith("https://") and not url.startswith("http://127.0.0.1"):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loopback = parts.scheme == "http" and parts.hostname == "127.0.0.1" and not parts.username
+    if not (parts.scheme == "https" and parts.hostname) and not loopback:
         raise ValueError("the Slack secret does not hold an https webhook URL")
     return url
