@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REGION, LambdaContext
+from tests.helpers import ACCOUNT, REGION, LambdaContext, stack_names
 
 os.environ.update(
     {
@@ -64,9 +64,34 @@ def mocked_aws(pushdeploy_env: None) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def principals() -> dict[str, Any]:
+    """Each function's role as template.yaml renders for the test stack (pushdeploy-test, stage test)."""
+    from pushdeploy_local.world.iam import render_principals
+
+    return render_principals(stack_names())
+
+
 @pytest.fixture
-def world(mocked_aws: None, codedeploy: Any) -> Any:
-    """The sample environment in moto + the emulator, with a target for AWS's sample repository."""
+def iam(principals: dict[str, Any], codedeploy: Any) -> Iterator[Any]:
+    """IAM enforced on every call a handler makes (botocore clients and the CodeDeploy emulator alike)."""
+    from pushdeploy import aws
+    from pushdeploy_local.world import iam as world_iam
+
+    def group_of(deployment_id: str) -> tuple[str, str] | None:
+        found = codedeploy.deployments.get(deployment_id)
+        return (found["applicationName"], found["deploymentGroupName"]) if found else None
+
+    enforcer = world_iam.Enforcer(principals, ACCOUNT, group_of)
+    aws.use_client("codedeploy", enforcer.guard("codedeploy", codedeploy, REGION))
+    world_iam.install(enforcer)
+    yield enforcer
+    world_iam.uninstall(enforcer)
+
+
+@pytest.fixture
+def world(mocked_aws: None, codedeploy: Any, iam: Any) -> Any:
+    """The sample environment in moto + the emulator, with a target for AWS's sample repository; IAM enforced."""
     from pushdeploy_local.world.environment import EnvironmentSpec, build
 
     spec = EnvironmentSpec(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,26 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 REGION = "us-west-2"  # the region of AWS's ECR push sample
+ACCOUNT = "123456789012"  # moto's, and the ECR push sample's
+
+
+def stack_names(**parameters: Any) -> Any:
+    """The test stack (pushdeploy-test, stage test) as the tests' world names its resources."""
+    from pushdeploy_local.world.iam import StackNames
+
+    return StackNames(
+        stack="pushdeploy-test",
+        account=ACCOUNT,
+        region=REGION,
+        parameters={"Stage": "test", **parameters},
+        physical={
+            "LedgerTable": {
+                "Ref": "pushdeploy-ledger",
+                "Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/pushdeploy-ledger",
+            },
+            "NotificationTopic": {"Ref": f"arn:aws:sns:{REGION}:{ACCOUNT}:pushdeploy-releases"},
+        },
+    )
 
 
 def ledger() -> Ledger:
@@ -58,7 +79,27 @@ def push_event(
 _handlers: dict[str, ModuleType] = {}
 
 
-def load_handler(function: str) -> ModuleType:
+class Handler:
+    """A handler module whose ``lambda_handler`` runs under its own function's role when the world enforces IAM
+    (as Lambda runs it), and as the test otherwise."""
+
+    def __init__(self, module: ModuleType, code_uri: str) -> None:
+        self.module, self.code_uri = module, code_uri
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.module, name)
+
+    def lambda_handler(self, event: Any, context: Any) -> Any:
+        from pushdeploy_local.world import iam
+
+        enforcer = iam.current()
+        if enforcer is None:
+            return self.module.lambda_handler(event, context)
+        with enforcer.acting_as(enforcer.function_for(self.code_uri, os.environ)):
+            return self.module.lambda_handler(event, context)
+
+
+def load_handler(function: str) -> Handler:
     """functions/<function>/app.py as a module of its own (each function's module is named app.py)."""
     if function not in _handlers:
         path = ROOT / "functions" / function / "app.py"
@@ -67,7 +108,7 @@ def load_handler(function: str) -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _handlers[function] = module
-    return _handlers[function]
+    return Handler(_handlers[function], f"functions/{function}/")
 
 
 class LambdaContext:

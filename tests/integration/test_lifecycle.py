@@ -12,7 +12,7 @@ from pushdeploy import aws, clock, runtime
 from pushdeploy.settings import Settings
 from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
 
-from tests.helpers import ledger, load_event, load_handler, push_event
+from tests.helpers import ledger, load_event, load_handler, push_event, stack_names
 
 TARGET = "sample-app-prod"
 
@@ -419,11 +419,14 @@ def test_a_malformed_deployment_event_is_kept_in_the_ledger(world, codedeploy, l
     assert ledger().unprocessable()[0]["function"] == "deployment-events"
 
 
-def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(world, codedeploy, lambda_context, capsys):
+def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(
+    world, codedeploy, lambda_context, capsys, iam
+):
     import io
     import logging
 
     from pushdeploy.observability import logger
+    from pushdeploy_local.world.iam import render_principals
 
     logs = io.StringIO()  # the structured log, whatever stream the logger was built with
     handlers = [(h, h.stream) for h in logger.handlers if isinstance(h, logging.StreamHandler)]
@@ -447,6 +450,7 @@ def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(world
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/secret-token"
     secret = aws.client("secretsmanager").create_secret(Name="pushdeploy/slack", SecretString=url)["ARN"]
+    iam.principals = render_principals(stack_names(TargetSlackSecretArns=secret))  # the stack grants the secret
     world.put_target({**world.target_document(), "notify": {"slack_webhook_secret_arn": secret}})
     try:
         first = deploy(lambda_context, tag="v1.0.0", digest="sha256:" + "1" * 64)

@@ -384,3 +384,19 @@ def test_a_hook_invocation_lacking_an_id_is_malformed(change: dict[str, Any]) ->
     assert isinstance(outcome, Ignored)
     assert outcome.malformed
     assert "DeploymentId or LifecycleEventHookExecutionId" in outcome.reason
+
+
+@pytest.mark.parametrize("repository", ["my__repo", "team/my---svc", "a.b_c/d-e", "x"])
+def test_repository_names_ecr_accepts_are_pushes(repository):
+    event = load_event("ecr-image-action-push.json")
+    event["detail"]["repository-name"] = repository
+    parsed = parse_push_event(event)
+    assert not isinstance(parsed, Ignored) and parsed.image.repository == repository
+
+
+@pytest.mark.parametrize("repository", ["My-Repo", "repo/", "_repo", "a___b", "a/-b"])
+def test_repository_names_ecr_refuses_are_malformed(repository):
+    event = load_event("ecr-image-action-push.json")
+    event["detail"]["repository-name"] = repository
+    parsed = parse_push_event(event)
+    assert isinstance(parsed, Ignored) and parsed.malformed and "repository-name" in parsed.reason

@@ -6,29 +6,22 @@ import copy
 from typing import Any
 
 import pytest
+from pushdeploy_local.emulator.iam import reference
 from pushdeploy_local.world.bus import EventRouter, load_template
 
 from tests.helpers import load_event
 
 TEMPLATE = load_template()
 
-# Actions IAM cannot scope to a resource (Resource "*" is the only form AWS accepts for them).
-NOT_RESOURCE_SCOPED = {
-    "ecs:DescribeTaskDefinition",
-    "ecs:RegisterTaskDefinition",
-    "ecs:DeregisterTaskDefinition",
-    "ecs:ListTaskDefinitions",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "cloudwatch:GetMetricData",
-    "ec2:CreateNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DeleteNetworkInterface",
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:UnassignPrivateIpAddresses",
-}
+# Authorized against * although the reference lists a resource type, with the condition that scopes them instead
+# (contracts.md 11.1): cluster-wide ListTasks (ecs:cluster), and DescribeAlarms answering composite alarms.
+STAR_BY_DOCUMENTED_EXCEPTION = {"ecs:ListTasks": "ecs:cluster", "cloudwatch:DescribeAlarms": None}
+
+
+def resource_scoped(action: str) -> bool:
+    """The Service Authorization Reference lists a required resource type for this action ('*' is not needed)."""
+    prefix, name = action.split(":", 1)
+    return any(r["required"] for r in reference.action(prefix, name)["resourceTypes"])
 
 
 def rule_for(function: str) -> dict[str, Any]:
@@ -81,7 +74,9 @@ def _statements() -> list[tuple[str, dict[str, Any]]]:
             elif isinstance(policy, dict) and "PolicyDocument" in policy:
                 documents.append(policy["PolicyDocument"])
         for document in documents:
-            found += [(name, statement) for statement in document["Statement"]]
+            for statement in document["Statement"]:  # a conditional statement: both of its branches
+                branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+                found += [(name, s) for s in branches if isinstance(s, dict) and "Effect" in s]
     return found
 
 
@@ -97,10 +92,24 @@ def problems(statement: dict[str, Any]) -> list[str]:
     actions = _as_list(statement["Action"])
     if "*" in actions or any(a.endswith(":*") for a in actions):
         found.append("wildcard action")
-    if "*" in _as_list(statement.get("Resource")):
-        scoped = [a for a in actions if a not in NOT_RESOURCE_SCOPED]
+    resources = _as_list(statement.get("Resource"))
+    conditions = {key for keys in (statement.get("Condition") or {}).values() for key in keys}
+    if "*" in resources:
+        scoped = [
+            a
+            for a in actions
+            if "*" not in a
+            and resource_scoped(a)
+            and not (
+                a in STAR_BY_DOCUMENTED_EXCEPTION
+                and (STAR_BY_DOCUMENTED_EXCEPTION[a] is None or STAR_BY_DOCUMENTED_EXCEPTION[a] in conditions)
+            )
+        ]
         if scoped:
             found.append(f"Resource '*' for actions that support resource scoping: {scoped}")
+    elif [a for a in actions if "*" not in a and not reference.resource_types(*a.split(":", 1))]:
+        unscoped = [a for a in actions if "*" not in a and not reference.resource_types(*a.split(":", 1))]
+        found.append(f"a resource ARN for actions authorized only against '*' (the grant never applies): {unscoped}")
     if "iam:PassRole" in actions and not statement.get("Condition", {}).get("StringEquals", {}).get(
         "iam:PassedToService"
     ):
@@ -119,8 +128,41 @@ def test_iam_statements_are_least_privilege(resource, statement):
         ({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::x"}, "wildcard action"),
         ({"Effect": "Allow", "Action": ["ecs:*"], "Resource": "arn:aws:ecs:::x"}, "wildcard action"),
         ({"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": "*"}, "Resource '*'"),
+        ({"Effect": "Allow", "Action": ["ecs:ListTasks"], "Resource": "*"}, "Resource '*'"),
+        (
+            {"Effect": "Allow", "Action": ["codedeploy:StopDeployment"], "Resource": "arn:aws:codedeploy:::x"},
+            "the grant never applies",
+        ),
         ({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/x"}, "iam:PassRole without"),
     ],
 )
 def test_the_checker_catches_what_it_must(statement, problem):
     assert any(problem in p for p in problems(statement))
+
+
+# -- what stack creation and operation need in real accounts (contracts.md 11.1) -----------------------------------
+FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def test_no_function_reserves_concurrency_unless_the_stack_is_told_to():
+    assert TEMPLATE["Parameters"]["ReservedConcurrency"]["Default"] == 0
+    assert TEMPLATE["Conditions"]["ReservesConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]
+    }
+    for name, function in FUNCTIONS.items():
+        assert function["Properties"]["ReservedConcurrentExecutions"] == {
+            "Fn::If": ["ReservesConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+        }, name
+
+
+def test_the_topic_alarms_publish_to_is_not_encrypted_with_the_aws_managed_sns_key():
+    topic = TEMPLATE["Resources"]["NotificationTopic"]["Properties"]
+    assert topic.get("KmsMasterKeyId") not in ("alias/aws/sns", "aws/sns")
+
+
+def test_every_function_logs_to_the_stacks_own_log_group_which_does_not_wait_for_the_function():
+    for name, function in FUNCTIONS.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        group_name = TEMPLATE["Resources"][group]["Properties"]["LogGroupName"]["Fn::Sub"]
+        assert name not in group_name, f"{group} names {name}: Lambda could create it first"
+        assert group_name == "/aws/lambda/" + function["Properties"]["FunctionName"]["Fn::Sub"], name

@@ -7,6 +7,7 @@ matcher. Delivery follows Lambda's asynchronous invocation: an exception is retr
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -101,6 +102,8 @@ class EventRouter:
     template: dict[str, Any] = field(default_factory=load_template)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     on_dead_letter: Callable[[dict[str, Any], str], None] | None = None
+    # Runs an invocation as the function's own role (IAM enforced); None: as the caller.
+    acting_as: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
 
     def __post_init__(self) -> None:
         self.functions: dict[str, Function] = {}
@@ -145,17 +148,20 @@ class EventRouter:
         return self._modules[key]
 
     def invoke(self, function_name: str, payload: Any) -> Any:
-        """Invoke a function synchronously (once), with its own environment variables set."""
+        """Invoke a function synchronously (once), with its own environment variables set, as its own role."""
         function = self.functions[function_name]
         module = self._module(function)
         handler = getattr(module, function.handler.split(".", 1)[1])
+        identity = self.acting_as(function.name) if self.acting_as else contextlib.nullcontext()
         if not function.environment:  # nothing to set: invocations may run concurrently
-            return handler(payload, LambdaContext(function))
+            with identity:
+                return handler(payload, LambdaContext(function))
         with self._lock:  # per-function variables (the hook's stage) are process-wide: one at a time
             saved = {k: os.environ.get(k) for k in function.environment}
             os.environ.update(function.environment)
             try:
-                return handler(payload, LambdaContext(function))
+                with identity:
+                    return handler(payload, LambdaContext(function))
             finally:
                 for key, value in saved.items():
                     if value is None:

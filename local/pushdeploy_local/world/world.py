@@ -29,6 +29,7 @@ from pushdeploy_local.emulator.codedeploy.backend import CodeDeployEmulator
 from pushdeploy_local.emulator.codedeploy.server import CodeDeployServer
 from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
 from pushdeploy_local.paths import EVENTS
+from pushdeploy_local.world import iam
 from pushdeploy_local.world.apps import Behaviour, LocalApp
 from pushdeploy_local.world.bus import Delivery, EventRouter
 from pushdeploy_local.world.clock import VirtualClock
@@ -130,7 +131,9 @@ class World:
         clock.use_sleep(self.clock.advance)
         self.clock.on_advance.append(self._background)
         self.emulator.listeners.append(self._on_codedeploy)
-        self.router = EventRouter(STACK, on_dead_letter=self._dead_letter)
+        self.enforcer = iam.Enforcer(self._principals(), ACCOUNT, self._deployment_group_of)
+        iam.install(self.enforcer)
+        self.router = EventRouter(STACK, on_dead_letter=self._dead_letter, acting_as=self.enforcer.acting_as)
         self.engine = LifecycleEngine(self)
         return self
 
@@ -144,7 +147,9 @@ class World:
         self.forced_alarms.clear()
         self.alarm_states.clear()
         self.timeline, self.deliveries = [], []
-        self.spec = spec or self.spec
+        if spec is not None and spec != self.spec:
+            self.spec = spec
+            self.enforcer.principals = self._principals()
         self.clock.current = datetime.now(UTC).replace(microsecond=0)
         self.emulator.__init__(region=self.spec.region, now=self.clock.now, seed=42)  # type: ignore[misc]
         self.emulator.listeners.append(self._on_codedeploy)
@@ -157,7 +162,25 @@ class World:
         self.apps.clear()
         self.listeners: dict[str, LocalListener] = {}
 
+    def _principals(self) -> dict[str, iam.Principal]:
+        """The functions' roles as template.yaml renders for this world's stack, stage and names."""
+        table_arn = f"arn:aws:dynamodb:{self.spec.region}:{ACCOUNT}:table/{self.spec.table}"
+        return iam.render_principals(
+            iam.StackNames(
+                stack=STACK,
+                account=ACCOUNT,
+                region=self.spec.region,
+                parameters={"Stage": self.spec.stage},
+                physical={"LedgerTable": {"Ref": self.spec.table, "Arn": table_arn}},
+            )
+        )
+
+    def _deployment_group_of(self, deployment_id: str) -> tuple[str, str] | None:
+        found = self.emulator.deployments.get(deployment_id)
+        return (found["applicationName"], found["deploymentGroupName"]) if found else None
+
     def stop(self) -> None:
+        iam.uninstall(self.enforcer)
         self._close_apps_and_listeners()
         self.codedeploy.close()
         self.blobs.close()
@@ -395,7 +418,11 @@ class World:
         return self.apps[chosen]
 
     def _background(self, before: datetime, after: datetime) -> None:
-        """Each virtual minute: production traffic, its metrics, and the 5xx alarm's evaluation."""
+        """Each virtual minute: production traffic, its metrics, and the 5xx alarm's evaluation (AWS's doing)."""
+        with iam.as_the_world():
+            self._minute(before, after)
+
+    def _minute(self, before: datetime, after: datetime) -> None:
         if not getattr(self, "environment", None):
             return
         env = self.environment

@@ -9,7 +9,8 @@ from typing import Any
 # OCI image-spec digest grammar (algorithm ":" encoded). AWS's own documented sample digest is 60 hex
 # characters, so a strict 64-hex check would refuse AWS's sample event: accept the grammar instead.
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-REPOSITORY_RE = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+# ECR's own RepositoryName pattern (botocore ecr model): `__` and runs of `-` are valid separators.
+REPOSITORY_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
 ACCOUNT_RE = re.compile(r"^\d{12}$")
 REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 

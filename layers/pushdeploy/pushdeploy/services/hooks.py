@@ -8,6 +8,7 @@ validators do not vouch for deployments they were not configured for, so they re
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -218,7 +219,8 @@ def _run_with_watchdog(
         except BaseException as exc:  # noqa: BLE001 - handed to the caller below
             outcome["error"] = exc
 
-    worker = threading.Thread(target=work, name=f"checks-{ctx.stage}", daemon=True)
+    context = contextvars.copy_context()  # the checks run with the invocation's context (logger keys, identity)
+    worker = threading.Thread(target=context.run, args=(work,), name=f"checks-{ctx.stage}", daemon=True)
     worker.start()
     worker.join(timeout=max(0.1, real_seconds))
     if worker.is_alive():

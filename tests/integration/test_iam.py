@@ -1,0 +1,124 @@
+"""IAM as AWS enforces it, on every handler, with each function's role as template.yaml renders it.
+
+A release's whole life runs under enforcement (push, the five hooks, success, an alarm that reverts, an alarm that
+stops): every call is authorized by some statement. Then each statement that authorized something is taken away
+in turn, and the same calls are asked again: at least one is denied, with AWS's message naming the function's role,
+the action and the resource. So no statement the handlers need can be removed without a test failing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pushdeploy import aws, clock
+from pushdeploy_local.emulator.ecr import publish_image
+from pushdeploy_local.emulator.iam import policy
+from pushdeploy_local.world.iam import AccessDenied, Enforcer, Principal
+
+from tests.helpers import ACCOUNT, ledger
+from tests.integration.test_hooks import install_replacement, invoke_hook
+from tests.integration.test_lifecycle import alarm, deploy, succeed
+
+REPO = "my-repository-name"
+STAGES = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic")
+
+
+def a_release_lifetime(world: Any, codedeploy: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Push, every hook, success, then an alarm inside the watch window (revert), then an alarm mid-deployment."""
+    world.put_target(
+        {
+            **world.target_document(),
+            "checks": {
+                "after_allow_traffic": {"bake_seconds": 0, "latency_statistic": "Maximum"},
+                "after_allow_test_traffic": {"enabled": False},
+                "before_allow_traffic": {"timeout_seconds": 1},
+                "after_install": {"timeout_seconds": 1},
+            },
+        }
+    )
+    first = publish_image(aws.client("ecr"), REPO, "v1.0.0", architectures=("arm64",), as_index=False)
+    good = deploy(lambda_context, tag="v1.0.0", digest=first.digest)
+    assert good["outcome"] == "deployed", good
+    install_replacement(world, good["deployment_id"], codedeploy, running=2)
+    for stage in STAGES:
+        invoke_hook(stage, good["deployment_id"], codedeploy, monkeypatch)
+    succeed(codedeploy, lambda_context, good["deployment_id"])
+    release = ledger().release_by_deployment(good["deployment_id"])
+    assert release is not None
+    ledger().set_known_good(release)
+
+    second = publish_image(aws.client("ecr"), REPO, "v1.1.0", architectures=("arm64",), as_index=False)
+    bad = deploy(lambda_context, tag="v1.1.0", digest=second.digest)
+    assert len({first.digest, second.digest}) == 2 and bad["outcome"] == "deployed", bad
+    succeed(codedeploy, lambda_context, bad["deployment_id"])
+    [reverted] = alarm(lambda_context)  # inside the watch window: revert to v1.0.0 (overrideAlarmConfiguration)
+    assert reverted["outcome"] == "revert-started", reverted
+    succeed(codedeploy, lambda_context, reverted["deployment_id"])
+
+    third = publish_image(aws.client("ecr"), REPO, "v1.2.0", architectures=("arm64",), as_index=False)
+    running = deploy(lambda_context, tag="v1.2.0", digest=third.digest)
+    assert running["outcome"] == "deployed", running
+    created = codedeploy.deployments[running["deployment_id"]]["createTime"]
+    clock.use(lambda: created + timedelta(seconds=30))
+    try:
+        [stopped] = alarm(lambda_context)  # mid-deployment: stop with rollback
+    finally:
+        clock.reset()
+    assert stopped["outcome"] == "rollback-started", stopped
+
+
+def without(principal: Principal, statement: str) -> Principal:
+    """The principal with one statement (by Sid) taken out of its policies."""
+    documents = tuple(
+        {**document, "Statement": [s for _, s in policy.statements([document]) if _ != statement]}
+        for document in principal.documents
+    )
+    return dataclasses.replace(principal, documents=documents)
+
+
+def test_a_release_lifetime_is_authorized_and_every_statement_it_used_is_needed(
+    world: Any, codedeploy: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, iam: Enforcer
+) -> None:
+    a_release_lifetime(world, codedeploy, lambda_context, monkeypatch)
+
+    assert iam.denials == []  # nothing the handlers needed was missing
+    assert {grant.function for grant in iam.granted} == {
+        "pushdeploy-test-deployer",
+        "pushdeploy-test-deployment-events",
+        "pushdeploy-test-alarm-rollback",
+        *(f"CodeDeployHook_pushdeploy-test-{stage}" for stage in STAGES),
+    }
+    used = sorted({(grant.function, grant.statement) for grant in iam.granted})
+    assert len(used) >= 20, used
+    for function, statement in used:  # take each away in turn: some call of that function is now denied
+        weakened = without(iam.principals[function], statement)
+        denied = [
+            g.authorization
+            for g in iam.granted
+            if g.function == function
+            and not g.authorization.on_deny
+            and not policy.evaluate(
+                weakened.documents, g.authorization.action, g.authorization.resource, g.authorization.context
+            ).allowed
+        ]
+        assert denied, f"{function}: taking {statement} away denied nothing: it is not needed"
+        message = str(iam._denied("svc", "Op", weakened, denied[0].action, denied[0].resource, "because"))
+        assert function in message and denied[0].action in message and denied[0].resource in message, message
+
+
+def test_a_denial_is_raised_as_aws_answers_it(world: Any, codedeploy: Any, lambda_context: Any, iam: Enforcer) -> None:
+    deployer = "pushdeploy-test-deployer"
+    iam.principals[deployer] = dataclasses.replace(iam.principals[deployer], documents=())  # a role with nothing
+    with iam.acting_as(deployer), pytest.raises(AccessDenied) as denied:
+        aws.client("ecs").describe_services(cluster="sample-cluster", services=["sample-app"])
+    error = denied.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert error["Message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/pushdeploy-test-DeployerFunctionRole/{deployer} is not "
+        "authorized to perform: ecs:DescribeServices on resource: "
+        f"arn:aws:ecs:us-west-2:{ACCOUNT}:service/sample-cluster/sample-app because no identity-based policy "
+        "allows the ecs:DescribeServices action"
+    )
