@@ -59,7 +59,9 @@ def codedeploy(pushdeploy_env: None) -> Any:
 @pytest.fixture
 def mocked_aws(pushdeploy_env: None) -> Iterator[None]:
     from moto import mock_aws
+    from pushdeploy_local.emulator.ecr import registry_as_ecr
 
+    registry_as_ecr()
     with mock_aws():
         yield
 
@@ -82,7 +84,7 @@ def iam(principals: dict[str, Any], codedeploy: Any) -> Iterator[Any]:
         found = codedeploy.deployments.get(deployment_id)
         return (found["applicationName"], found["deploymentGroupName"]) if found else None
 
-    enforcer = world_iam.Enforcer(principals, ACCOUNT, group_of)
+    enforcer = world_iam.Enforcer(dict(principals), ACCOUNT, group_of)  # a test may change its copy
     aws.use_client("codedeploy", enforcer.guard("codedeploy", codedeploy, REGION))
     world_iam.install(enforcer)
     yield enforcer

@@ -180,3 +180,45 @@ def publish_image(
         **({"imageTag": tag} if tag else {}),
     )
     return PublishedImage(response["image"]["imageId"]["imageDigest"], tag, [f"linux/{a}" for a in architectures])
+
+
+def registry_as_ecr() -> None:
+    """Make moto's ECR behave as ECR does where pushdeploy depends on it (contracts.md 11.3):
+
+    - a manifest's or index's digest is sha256 of its exact bytes (moto draws an index's from 101 values and
+      hashes a manifest's layer digests instead), so two different images never share a digest;
+    - moving a tag leaves the image it moved from in the repository, untagged (moto deletes it);
+    - ``imagePushedAt`` keeps sub-second precision (moto truncates it to whole seconds).
+    """
+    import time
+
+    from moto.ecr.models import ECRBackend, Image
+
+    if getattr(Image, "_pushdeploy_as_ecr", False):
+        return
+
+    def content_digest(self: Image) -> None:
+        self._image_digest = "sha256:" + hashlib.sha256(self.image_manifest.encode("utf-8")).hexdigest()
+
+    original_init = Image.__init__
+
+    def init(self: Image, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.image_pushed_at = time.time()  # type: ignore[assignment]
+
+    original_put = ECRBackend.put_image
+
+    def put_image(
+        self: ECRBackend, repository_name: str, image_manifest: str, image_tag: str, *args: Any, **kwargs: Any
+    ) -> Image:
+        repository = self.repositories.get(repository_name)
+        for image in list(repository.images) if repository and image_tag else []:
+            if image_tag in image.image_tags and image.image_manifest != image_manifest:
+                image.image_tags.remove(image_tag)  # the tag moves; the image stays, untagged if it was its last
+                image.image_tag = image.image_tags[-1] if image.image_tags else None  # type: ignore[assignment]
+        return original_put(self, repository_name, image_manifest, image_tag, *args, **kwargs)
+
+    Image._create_digest = content_digest  # type: ignore[method-assign]
+    Image.__init__ = init  # type: ignore[method-assign]
+    ECRBackend.put_image = put_image  # type: ignore[method-assign]
+    Image._pushdeploy_as_ecr = True  # type: ignore[attr-defined]

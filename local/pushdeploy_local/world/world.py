@@ -27,7 +27,7 @@ from pushdeploy.model.releases import Release
 
 from pushdeploy_local.emulator.codedeploy.backend import CodeDeployEmulator
 from pushdeploy_local.emulator.codedeploy.server import CodeDeployServer
-from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
+from pushdeploy_local.emulator.ecr import BlobServer, publish_image, registry_as_ecr, serve_layer_downloads
 from pushdeploy_local.paths import EVENTS
 from pushdeploy_local.world import iam
 from pushdeploy_local.world.apps import Behaviour, LocalApp
@@ -100,6 +100,7 @@ class World:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.blobs = BlobServer()
         serve_layer_downloads(self.blobs)
+        registry_as_ecr()
         _atomic_dynamodb_writes()
         port = _free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
