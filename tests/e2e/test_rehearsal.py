@@ -124,3 +124,11 @@ def test_an_unknown_scenario_is_a_usage_error(tmp_path):
     code, output, _ = rehearse(tmp_path, "--scenario", "no-such-scenario")
 
     assert code == 2 and "no scenario file or built-in scenario named 'no-such-scenario'" in output
+
+
+def test_the_reconcile_schedule_runs_on_the_virtual_clock(built_in_run):
+    _, _, reports = built_in_run
+    happy = next(r for r in reports if r["scenario"] == "happy-canary")  # 12 virtual minutes: two 5-minute marks
+    sweeps = [e for e in happy["events"] if e["detail_type"] == "Scheduled Event"]
+    assert len(sweeps) >= 2 and {e["function"] for e in sweeps} == {"DeploymentEventsFunction"}
+    assert all(e["outcome"] == "recorded" for e in sweeps)

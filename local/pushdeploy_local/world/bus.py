@@ -66,6 +66,16 @@ class Rule:
 
 
 @dataclass
+class Schedule:
+    """An EventBridge Scheduler schedule of the template (``ScheduleV2``): its function, rate and input."""
+
+    name: str
+    function: Function
+    every_minutes: int
+    payload: dict[str, Any]
+
+
+@dataclass
 class Delivery:
     detail_type: str
     function: str
@@ -108,6 +118,7 @@ class EventRouter:
     def __post_init__(self) -> None:
         self.functions: dict[str, Function] = {}
         self.rules: list[Rule] = []
+        self.schedules: list[Schedule] = []
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.RLock()
         globals_ = self.template.get("Globals", {}).get("Function", {})
@@ -127,6 +138,17 @@ class EventRouter:
             )
             self.functions[function.name] = function
             for event in (props.get("Events") or {}).values():
+                if event.get("Type") == "ScheduleV2":
+                    rate = str(event["Properties"]["ScheduleExpression"])
+                    minutes = int(rate.removeprefix("rate(").split()[0])
+                    self.schedules.append(
+                        Schedule(
+                            _sub(event["Properties"].get("Name", logical_id), self.stack_name),
+                            function,
+                            minutes,
+                            json.loads(event["Properties"].get("Input", "{}")),
+                        )
+                    )
                 if event.get("Type") == "EventBridgeRule":
                     self.rules.append(
                         Rule(

@@ -31,7 +31,7 @@ from pushdeploy_local.emulator.ecr import BlobServer, publish_image, registry_as
 from pushdeploy_local.paths import EVENTS
 from pushdeploy_local.world import iam
 from pushdeploy_local.world.apps import Behaviour, LocalApp
-from pushdeploy_local.world.bus import Delivery, EventRouter
+from pushdeploy_local.world.bus import Delivery, EventRouter, Schedule
 from pushdeploy_local.world.clock import VirtualClock
 from pushdeploy_local.world.engine import LifecycleEngine
 from pushdeploy_local.world.environment import Environment, EnvironmentSpec, build
@@ -85,6 +85,7 @@ class World:
 
     def __post_init__(self) -> None:
         self.events: deque[dict[str, Any]] = deque()
+        self.scheduled: deque[Schedule] = deque()
         self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
         self.behaviours: dict[str, Behaviour] = {}  # digest -> behaviour
         self.tags: dict[str, str] = {}  # digest -> tag
@@ -145,6 +146,7 @@ class World:
         self.behaviours.clear()
         self.tags.clear()
         self.events.clear()
+        self.scheduled.clear()
         self.forced_alarms.clear()
         self.alarm_states.clear()
         self.timeline, self.deliveries = [], []
@@ -309,7 +311,13 @@ class World:
 
     def drain(self) -> None:
         """Deliver every queued event (deliveries may queue more)."""
-        while self.events:
+        while self.events or self.scheduled:
+            if self.scheduled:
+                schedule = self.scheduled.popleft()
+                delivery = self.router.invoke_async(schedule.function.name, schedule.payload, "Scheduled Event")
+                self.deliveries.append(delivery)
+                self.note("event", f"schedule {schedule.name} -> {delivery.function}: {delivery.outcome}")
+                continue
             event = self.events.popleft()
             for delivery in self.router.deliver(event):
                 self.deliveries.append(delivery)
@@ -424,6 +432,10 @@ class World:
             self._minute(before, after)
 
     def _minute(self, before: datetime, after: datetime) -> None:
+        minute = int(after.timestamp() // 60)
+        for schedule in self.router.schedules:  # EventBridge Scheduler, on the virtual clock
+            if minute % schedule.every_minutes == 0 and int(before.timestamp() // 60) != minute:
+                self.scheduled.append(schedule)
         if not getattr(self, "environment", None):
             return
         env = self.environment
