@@ -65,9 +65,10 @@ def test_every_built_in_scenario_passes(built_in_run):
         "busy-queue-latest",
         "busy-supersede",
         "busy-reject",
+        "codedeploy-stops-first",
     }
     assert all(r["passed"] for r in reports)
-    assert "10 passed, 0 failed" in output
+    assert "11 passed, 0 failed" in output
 
 
 def test_the_report_has_the_documented_fields(built_in_run):

@@ -494,3 +494,71 @@ def test_a_revert_that_waits_in_the_queue_still_deploys_the_known_good_revision(
     known_good_td = release_of(first["deployment_id"]).task_definition_arn
     assert appspec["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"] == known_good_td
     assert deployment["deploymentConfigName"] == "CodeDeployDefault.ECSAllAtOnce"
+
+
+def _stopped_for_an_alarm(
+    codedeploy: Any, lambda_context: Any, *, codedeploy_first: bool, digest: str
+) -> dict[str, Any]:
+    """v2.0.0 deploys; the watched alarm fires 30 s in; pushdeploy's handler and CodeDeploy's own poll race."""
+    from pushdeploy_local.world.engine import ALARM_ACTIVE_MESSAGE
+
+    started = deploy(lambda_context, tag="v2.0.0", digest=digest)
+    assert started["outcome"] == "deployed", started
+    deployment_id = started["deployment_id"]
+    fired = codedeploy.deployments[deployment_id]["createTime"] + timedelta(seconds=30)
+    if codedeploy_first:
+        codedeploy.finish(
+            deployment_id,
+            "Stopped",
+            error_code="ALARM_ACTIVE",
+            message=ALARM_ACTIVE_MESSAGE.format(alarms="sample-app-5xx"),
+            rollback=True,
+        )
+        state_change(lambda_context, deployment_id, "STOP")
+        clock.use(lambda: fired + timedelta(seconds=5))
+        try:
+            [answer] = alarm(lambda_context, at=fired)  # delivered after CodeDeploy acted
+        finally:
+            clock.reset()
+    else:
+        clock.use(lambda: fired + timedelta(seconds=5))
+        try:
+            [answer] = alarm(lambda_context, at=fired)
+        finally:
+            clock.reset()
+        state_change(lambda_context, deployment_id, "STOP")
+    release = release_of(deployment_id)
+    return {
+        "status": release.status,
+        "alarm": release.alarm,
+        "rolled_back": release.rolled_back_by is not None,
+        "quarantined": ledger().is_quarantined(TARGET, release.digest),
+        "answer": answer["outcome"],
+    }
+
+
+def test_the_same_ending_whoever_stops_a_deployment_for_an_alarm_first(world, codedeploy, lambda_context):
+    pushdeploy_first = _stopped_for_an_alarm(
+        codedeploy, lambda_context, codedeploy_first=False, digest="sha256:" + "7" * 64
+    )
+    for deployment in codedeploy.deployments.values():  # let the rollback finish: the group is free again
+        if deployment["status"] in ("Created", "InProgress"):
+            codedeploy.finish(deployment["deploymentId"], "Succeeded")
+
+    codedeploy_first = _stopped_for_an_alarm(
+        codedeploy, lambda_context, codedeploy_first=True, digest="sha256:" + "8" * 64
+    )
+
+    assert pushdeploy_first["answer"] == "rollback-started"
+    assert codedeploy_first["answer"] == "recorded"  # the rollback is already under way
+    same = ("status", "alarm", "rolled_back", "quarantined")
+    assert (
+        {k: pushdeploy_first[k] for k in same}
+        == {k: codedeploy_first[k] for k in same}
+        == {
+            "status": "STOPPED",
+            "alarm": "sample-app-5xx",
+            "rolled_back": True,
+            "quarantined": True,
+        }
+    )

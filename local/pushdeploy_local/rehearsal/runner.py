@@ -89,7 +89,13 @@ def run(world: World, scenario: Scenario) -> ScenarioResult:
             world.drain()
         elif kind == "alarm":
             world.note("step", f"alarm {args['name']} -> {args['state']}")
-            world.set_alarm(args["name"], args["state"], args.get("reason", "set by the scenario"), forced=True)
+            world.set_alarm(
+                args["name"],
+                args["state"],
+                args.get("reason", "set by the scenario"),
+                forced=True,
+                delivery_delay=float(args.get("delivery_delay", 0)),  # EventBridge late: CodeDeploy may act first
+            )
             world.drain()
         elif kind == "advance":
             world.note("step", f"advance {args} min")

@@ -11,6 +11,7 @@ traffic back to the original task set.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -66,15 +67,27 @@ class Run:
     traffic_steps: list[tuple[float, float]] = field(default_factory=list)
     step_until: datetime | None = None
     hook_verdicts: dict[str, str] = field(default_factory=dict)
+    next_alarm_poll: datetime | None = None
+
+
+ALARM_POLL_SECONDS = 60.0  # CodeDeploy checks the group's alarms about once a minute, on its own schedule
+ALARM_POLL_JITTER_SECONDS = 15.0
+ALARM_ACTIVE_MESSAGE = (
+    "One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the "
+    "affected deployments have been stopped. Activated alarms: {alarms}"
+)
 
 
 class LifecycleEngine:
-    def __init__(self, world: EngineWorld) -> None:
+    def __init__(self, world: EngineWorld, seed: int = 42) -> None:
         self.world = world
         self.runs: dict[str, Run] = {}
+        self.seed = seed
+        self.rng = random.Random(seed)
 
     def reset(self) -> None:
         self.runs.clear()
+        self.rng = random.Random(self.seed)
 
     @property
     def emulator(self) -> Any:
@@ -94,6 +107,15 @@ class LifecycleEngine:
             if deployment["status"] not in ACTIVE:
                 continue
             run = self.runs.setdefault(deployment["deploymentId"], Run(deployment["deploymentId"]))
+            if deployment["creator"] != "codeDeployRollback" and run.phase > 0:
+                if run.next_alarm_poll is None:
+                    run.next_alarm_poll = self.now() + self._poll_interval()
+                if run.next_alarm_poll <= self.now():  # CodeDeploy's own alarm check, whatever pushdeploy does
+                    run.next_alarm_poll = self.now() + self._poll_interval()
+                    if self._alarm_stop(deployment):
+                        wakes.append(self.now())  # its rollback deployment starts at once
+                        continue
+                wakes.append(run.next_alarm_poll)
             if run.wake_at is not None and run.wake_at > self.now():
                 wakes.append(run.wake_at)
                 continue
@@ -104,6 +126,10 @@ class LifecycleEngine:
                 self._advance(run, deployment)
             wakes.append(run.wake_at or self.now())
         return min(wakes) if wakes else None
+
+    def _poll_interval(self) -> timedelta:
+        jitter = self.rng.uniform(-ALARM_POLL_JITTER_SECONDS, ALARM_POLL_JITTER_SECONDS)
+        return timedelta(seconds=ALARM_POLL_SECONDS + jitter)
 
     def _later(self, run: Run, delta: timedelta = STEP) -> None:
         run.wake_at = self.now() + delta
@@ -118,8 +144,6 @@ class LifecycleEngine:
     # -- a deployment's steps ------------------------------------------------------------------------------------
     def _advance(self, run: Run, deployment: dict[str, Any]) -> None:
         phase = PHASES[run.phase]
-        if phase not in ("Start", "End") and self._alarm_stop(deployment):
-            return
         if phase == "Start":
             self.emulator.set_status(run.deployment_id, "InProgress")
             self.world.note("lifecycle", f"{run.deployment_id} started ({deployment['deploymentConfigName']})")
@@ -377,7 +401,7 @@ class LifecycleEngine:
             deployment["deploymentId"],
             "Stopped",
             error_code="ALARM_ACTIVE",
-            message=f"One or more alarms have been activated: {', '.join(firing)}",
+            message=ALARM_ACTIVE_MESSAGE.format(alarms=", ".join(firing)),
             rollback="DEPLOYMENT_STOP_ON_ALARM" in group["rollback_events"],
         )
         return True

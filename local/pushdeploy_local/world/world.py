@@ -86,6 +86,7 @@ class World:
     def __post_init__(self) -> None:
         self.events: deque[dict[str, Any]] = deque()
         self.scheduled: deque[Schedule] = deque()
+        self.delayed: list[tuple[datetime, dict[str, Any]]] = []
         self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
         self.behaviours: dict[str, Behaviour] = {}  # digest -> behaviour
         self.tags: dict[str, str] = {}  # digest -> tag
@@ -147,6 +148,7 @@ class World:
         self.tags.clear()
         self.events.clear()
         self.scheduled.clear()
+        self.delayed.clear()
         self.forced_alarms.clear()
         self.alarm_states.clear()
         self.timeline, self.deliveries = [], []
@@ -283,8 +285,21 @@ class World:
     def note(self, kind: str, text: str) -> None:
         self.timeline.append(TimelineEntry(self.clock.now(), kind, text))
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: dict[str, Any], *, delay_seconds: float = 0) -> None:
+        """Queue an event for EventBridge to deliver, now or after ``delay_seconds`` of virtual time."""
+        if delay_seconds > 0:
+            self.delayed.append((self.clock.now() + timedelta(seconds=delay_seconds), event))
+            return
         self.events.append(event)
+
+    def _due(self) -> datetime | None:
+        """Move delayed events that are due into the queue; the next one's time."""
+        now = self.clock.now()
+        for due, event in sorted(self.delayed, key=lambda d: d[0]):
+            if due <= now:
+                self.delayed.remove((due, event))
+                self.events.append(event)
+        return min((due for due, _ in self.delayed), default=None)
 
     def push_event(
         self, tag: str | None, digest: str, repository: str | None = None, event_id: str | None = None
@@ -311,6 +326,7 @@ class World:
 
     def drain(self) -> None:
         """Deliver every queued event (deliveries may queue more)."""
+        self._due()
         while self.events or self.scheduled:
             if self.scheduled:
                 schedule = self.scheduled.popleft()
@@ -358,7 +374,7 @@ class World:
         self.emit(event)
 
     # -- alarms (the world evaluates them: moto never does) ---------------------------------------------------------
-    def set_alarm(self, name: str, state: str, reason: str, *, forced: bool = False) -> None:
+    def set_alarm(self, name: str, state: str, reason: str, *, forced: bool = False, delivery_delay: float = 0) -> None:
         if forced:
             (self.forced_alarms.add if state == "ALARM" else self.forced_alarms.discard)(name)
         previous = self.alarm_states.get(name, "OK")
@@ -410,7 +426,7 @@ class World:
                 }
             ],
         }
-        self.emit(event)
+        self.emit(event, delay_seconds=delivery_delay)
 
     # -- traffic ------------------------------------------------------------------------------------------------------
     def route(self, listener_arn: str) -> list[tuple[str, float]]:
@@ -476,12 +492,16 @@ class World:
             self.set_alarm(name, "OK", f"Threshold Crossed: [{errors_total}.0] was not greater than the threshold")
 
     # -- driving time ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _earliest(*moments: datetime | None) -> datetime | None:
+        return min((m for m in moments if m is not None), default=None)
+
     def run_for(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass, with everything that happens in them."""
         deadline = self.clock.now() + timedelta(seconds=seconds)
         while True:
             self.drain()
-            wake = self.engine.step()
+            wake = self._earliest(self.engine.step(), self._due())
             self.drain()
             if wake is None or wake > deadline:
                 break
@@ -496,10 +516,10 @@ class World:
         limit = self.clock.now() + timedelta(minutes=limit_minutes)
         while self.clock.now() < limit:
             self.drain()
-            wake = self.engine.step()
+            wake = self._earliest(self.engine.step(), self._due())
             self.drain()
             if wake is None:
-                if not self.engine.active() and not self.events:
+                if not self.engine.active() and not self.events and not self.delayed:
                     return True
                 continue
             if wake > self.clock.now():

@@ -125,6 +125,21 @@ class Deployment:
         return self.status in TERMINAL_STATUSES
 
     @property
+    def stopped_by_alarm(self) -> bool:
+        """CodeDeploy's own alarm poll stopped it (``ALARM_ACTIVE``)."""
+        return self.status == "Stopped" and self.error_code == "ALARM_ACTIVE"
+
+    @property
+    def activated_alarms(self) -> tuple[str, ...]:
+        """The alarms an ``ALARM_ACTIVE`` stop names ("... Activated alarms: <a>, <b>"), if it names them."""
+        message = self.error_message or ""
+        marker = "Activated alarms:"
+        if marker not in message:
+            return ()
+        names = message.split(marker, 1)[1].replace("<", "").replace(">", "")
+        return tuple(n.strip().rstrip(".") for n in names.split(",") if n.strip())
+
+    @property
     def error(self) -> str | None:
         """``CODE: message`` of a failed or stopped deployment."""
         if not self.error_message:

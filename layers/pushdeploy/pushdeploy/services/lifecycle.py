@@ -121,6 +121,8 @@ class Lifecycle:
             release.reason = changes["reason"] = deployment.error
         if deployment.rollback_deployment_id:
             release.rolled_back_by = changes["rolled_back_by"] = deployment.rollback_deployment_id
+        if deployment.stopped_by_alarm and release.trigger in ("push", "manual"):
+            self._stopped_by_alarm(target, release, deployment, changes)
         self.ledger.update_release(target.name, release.release_id, **changes)
         count("DeploymentSucceeded" if status == "SUCCEEDED" else "DeploymentFailed")
         logger.info(
@@ -134,6 +136,28 @@ class Lifecycle:
         if status == "SUCCEEDED" and release.trigger != "rollback":
             self._became_candidate(target, release)
         self.notifier.send(release, status, **self._channels(target))
+
+    def _stopped_by_alarm(
+        self, target: Target, release: Release, deployment: Deployment, changes: dict[str, Any]
+    ) -> None:
+        """CodeDeploy's own poll stopped the release for an alarm: the same cause, the same quarantine, as when
+        pushdeploy's alarm handler stops it first (whichever wins the race). KNOWN_GOOD is never quarantined."""
+        alarms = deployment.activated_alarms
+        if alarms and not release.alarm:
+            release.alarm = changes["alarm"] = alarms[0]
+        known_good = self.ledger.known_good(target.name)
+        if known_good is not None and known_good.digest == release.digest:
+            return
+        if not self.ledger.is_quarantined(target.name, release.digest):
+            alarm = release.alarm or "of the deployment group"
+            why = f"alarm {alarm} in ALARM: CodeDeploy stopped {deployment.deployment_id} (ALARM_ACTIVE)"
+            self.ledger.quarantine(target.name, release.digest, reason=why, release_id=release.release_id)
+            logger.warning(
+                "deployment stopped by CodeDeploy for an alarm",
+                target=target.name,
+                deployment_id=deployment.deployment_id,
+                alarm=release.alarm,
+            )
 
     def _became_candidate(self, target: Target, release: Release) -> None:
         watch = target.rollback.watch_minutes_after_success
