@@ -229,7 +229,8 @@ class LifecycleEngine:
                 run,
                 deployment,
                 "HOOK_EXECUTION_FAILURE",
-                f"The deployment failed because a specified lifecycle hook ({stage}) failed: {reason}",
+                # PutLifecycleEventHookExecutionStatus carries no reason: CodeDeploy never knows the hook's text
+                f"The deployment failed because a specified lifecycle hook ({stage}) failed",
             )
         elif self.now() - run.hook_opened_at >= HOOK_TIMEOUT:
             self._event(deployment, stage, "Failed")

@@ -52,10 +52,7 @@ def failure_detail(release: Release) -> str | None:
     """The failing hook and check, or the alarm, behind a failed or stopped release."""
     if release.alarm:
         return f"alarm {release.alarm}" + (f": {release.reason}" if release.reason else "")
-    for stage, verdict in (release.hooks or {}).items():
-        if isinstance(verdict, dict) and verdict.get("status") == "Failed":
-            return f"{stage} hook failed: {verdict.get('reason', '')}"
-    return release.reason
+    return release.failed_hook() or release.reason
 
 
 def compose(release: Release, state: str) -> Message:

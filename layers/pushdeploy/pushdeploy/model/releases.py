@@ -96,6 +96,13 @@ class Release:
     def is_unfinished(self) -> bool:
         return self.status in UNFINISHED_STATUSES
 
+    def failed_hook(self) -> str | None:
+        """``<Stage> hook failed: <its reason>``, from the verdicts the hooks recorded on this release."""
+        for stage, verdict in (self.hooks or {}).items():
+            if isinstance(verdict, dict) and verdict.get("status") == "Failed":
+                return f"{stage} hook failed: {verdict.get('reason', '')}"
+        return None
+
 
 @dataclass(frozen=True)
 class Pending:

@@ -117,8 +117,11 @@ class Lifecycle:
         if not release.commit:
             release.commit = commit_labels(release.image_uri)
         changes: dict[str, Any] = {"status": status, "finished_at": release.finished_at, "commit": release.commit}
-        if status != "SUCCEEDED" and deployment.error and not release.reason:
-            release.reason = changes["reason"] = deployment.error
+        if status != "SUCCEEDED" and not release.reason:
+            # CodeDeploy never learns why a hook failed (the report carries no reason): the ledger knows
+            why = release.failed_hook() or deployment.error
+            if why:
+                release.reason = changes["reason"] = why
         if deployment.rollback_deployment_id:
             release.rolled_back_by = changes["rolled_back_by"] = deployment.rollback_deployment_id
         if deployment.stopped_by_alarm and release.trigger in ("push", "manual"):
