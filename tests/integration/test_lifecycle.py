@@ -562,3 +562,37 @@ def test_the_same_ending_whoever_stops_a_deployment_for_an_alarm_first(world, co
             "quarantined": True,
         }
     )
+
+
+def test_an_install_that_never_steadies_is_explained_by_the_stopped_tasks(world, codedeploy, lambda_context):
+    from pushdeploy_local.emulator import ecs as ecs_scheduler
+    from pushdeploy_local.world.engine import INSTALL_TIMEOUT_MESSAGE
+
+    started = deploy(lambda_context, tag="v4.0.0", digest="sha256:" + "4" * 64)
+    release = release_of(started["deployment_id"])
+    reason = (
+        "Essential container in task exited (exit code 137: OutOfMemoryError: Container killed due to memory usage)"
+    )
+    ecs_scheduler.stop_tasks(
+        aws.client("ecs"),
+        "sample-cluster",
+        {
+            "taskDefinition": release.task_definition_arn,
+            "id": "ecs-svc/1",
+            "networkConfiguration": {
+                "awsvpcConfiguration": {"subnets": world.subnets, "securityGroups": [world.security_group]}
+            },
+        },
+        reason,
+        count=2,
+    )
+    codedeploy.finish(
+        started["deployment_id"], "Failed", error_code="TIMEOUT", message=INSTALL_TIMEOUT_MESSAGE, rollback=True
+    )
+
+    state_change(lambda_context, started["deployment_id"], "FAILURE")  # AfterInstall never ran: no hook verdict
+
+    failed = release_of(started["deployment_id"])
+    assert failed.status == "FAILED" and not failed.hooks
+    assert "steady state" in failed.reason and "2 task(s) of the replacement stopped" in failed.reason
+    assert reason in failed.reason

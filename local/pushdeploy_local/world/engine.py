@@ -68,8 +68,13 @@ class Run:
     step_until: datetime | None = None
     hook_verdicts: dict[str, str] = field(default_factory=dict)
     next_alarm_poll: datetime | None = None
+    install_started: datetime | None = None
 
 
+INSTALL_TIMEOUT = timedelta(minutes=60)  # users report Install waiting "until it times out ... (60 minutes)"
+INSTALL_POLL = timedelta(seconds=15)
+# CodeDeploy's wording for this is not documented; this is ours, and the code is the documented TIMEOUT.
+INSTALL_TIMEOUT_MESSAGE = "The deployment timed out waiting for the replacement task set to reach a steady state"
 ALARM_POLL_SECONDS = 60.0  # CodeDeploy checks the group's alarms about once a minute, on its own schedule
 ALARM_POLL_JITTER_SECONDS = 15.0
 ALARM_ACTIVE_MESSAGE = (
@@ -84,6 +89,7 @@ class LifecycleEngine:
         self.runs: dict[str, Run] = {}
         self.seed = seed
         self.rng = random.Random(seed)
+        self.install_timeout = INSTALL_TIMEOUT
 
     def reset(self) -> None:
         self.runs.clear()
@@ -231,11 +237,18 @@ class LifecycleEngine:
                 "HOOK_EXECUTION_FAILURE",
                 # PutLifecycleEventHookExecutionStatus carries no reason: CodeDeploy never knows the hook's text
                 f"The deployment failed because a specified lifecycle hook ({stage}) failed",
+                can_roll_back=stage != "BeforeInstall",
             )
         elif self.now() - run.hook_opened_at >= HOOK_TIMEOUT:
             self._event(deployment, stage, "Failed")
             self.world.note("hook", f"{stage}: no status reported within one hour")
-            self._fail(run, deployment, "TIMEOUT", f"The lifecycle hook {stage} did not report within 3600 s")
+            self._fail(
+                run,
+                deployment,
+                "TIMEOUT",
+                f"The lifecycle hook {stage} did not report within 3600 s",
+                can_roll_back=stage != "BeforeInstall",
+            )
         else:
             run.wake_at = run.hook_opened_at + HOOK_TIMEOUT
 
@@ -253,6 +266,30 @@ class LifecycleEngine:
         return str(self._appspec(deployment).task_definition_arn)
 
     def _install(self, run: Run, deployment: dict[str, Any]) -> None:
+        """Create the replacement task set, then wait for its steady state (the running count) or the timeout."""
+        if run.task_set is None:
+            self._create_replacement(run, deployment)
+            run.install_started = self.now()
+        assert run.task_set is not None and run.install_started is not None
+        service = self._group(deployment)["service"]
+        task_sets = aws.client("ecs").describe_task_sets(
+            cluster=service["clusterName"], service=service["serviceName"], taskSets=[run.task_set["taskSetArn"]]
+        )["taskSets"]
+        current = task_sets[0] if task_sets else {}
+        if int(current.get("runningCount", 0)) >= max(1, int(current.get("computedDesiredCount", 0))):
+            self._event(deployment, "Install", "Succeeded")
+            self._next(run)
+            return
+        if self.now() - run.install_started >= self.install_timeout:
+            self._event(deployment, "Install", "Failed")
+            self.world.note(
+                "lifecycle", f"Install: the replacement never reached a steady state in {self.install_timeout}"
+            )
+            self._fail(run, deployment, "TIMEOUT", INSTALL_TIMEOUT_MESSAGE)
+            return
+        self._later(run, INSTALL_POLL)
+
+    def _create_replacement(self, run: Run, deployment: dict[str, Any]) -> None:
         group = self._group(deployment)
         service = group["service"]
         described = aws.client("ecs").describe_services(
@@ -272,12 +309,10 @@ class LifecycleEngine:
         run.task_set = self.create_task_set(
             task_definition, run.replacement_tg, behaviour, version=self.world.tags.get(digest, ""), digest=digest
         )
-        self._event(deployment, "Install", "Succeeded")
         self.world.note(
             "lifecycle",
             f"Install: replacement task set {run.task_set['id']} ({behaviour}) on {run.replacement_tg.split('/')[-2]}",
         )
-        self._next(run)
 
     def _target_groups(self, names: list[str]) -> dict[str, str]:
         groups = aws.client("elbv2").describe_target_groups(Names=names)["TargetGroups"]
@@ -407,8 +442,12 @@ class LifecycleEngine:
         )
         return True
 
-    def _fail(self, run: Run, deployment: dict[str, Any], code: str, message: str) -> None:
-        rollback = "DEPLOYMENT_FAILURE" in self._group(deployment)["rollback_events"]
+    def _fail(
+        self, run: Run, deployment: dict[str, Any], code: str, message: str, *, can_roll_back: bool = True
+    ) -> None:
+        """Fail the deployment; roll back if the group says so and it is still possible ("A rollback is not possible
+        at this point" during BeforeInstall: nothing was installed)."""
+        rollback = can_roll_back and "DEPLOYMENT_FAILURE" in self._group(deployment)["rollback_events"]
         self.emulator.finish(run.deployment_id, "Failed", error_code=code, message=message, rollback=rollback)
         self.world.note("lifecycle", f"{run.deployment_id} failed: {code}" + (" (rolling back)" if rollback else ""))
 

@@ -70,3 +70,23 @@ def prune(family: str, *, keep: int, protected: set[str]) -> list[str]:
         deregister(arn)
         removed.append(arn)
     return removed
+
+
+def stopped_task_reasons(cluster: str, task_definition_arn: str) -> list[tuple[str, str]]:
+    """(task arn, why it stopped, verbatim: stoppedReason and each container's reason) for the stopped tasks of a
+    task definition; ECS keeps stopped tasks for about an hour, after their task set is gone."""
+    from pushdeploy.model.taskdefs import family_of
+
+    ecs = aws.ecs_client()
+    arns = ecs.list_tasks(cluster=cluster, family=family_of(task_definition_arn), desiredStatus="STOPPED").get(
+        "taskArns", []
+    )
+    if not arns:
+        return []
+    found = []
+    for task in ecs.describe_tasks(cluster=cluster, tasks=arns[:100]).get("tasks", []):
+        if task.get("taskDefinitionArn") != task_definition_arn:
+            continue
+        reasons = [task.get("stoppedReason") or "", *(c.get("reason") or "" for c in task.get("containers", []))]
+        found.append((str(task["taskArn"]), " / ".join(r for r in reasons if r) or "no reason given"))
+    return found

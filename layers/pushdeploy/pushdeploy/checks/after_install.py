@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pushdeploy import aws
+from pushdeploy.aws.ecs import stopped_task_reasons
 from pushdeploy.checks import CheckResult, HookContext
 
 POLL_SECONDS = 10.0
@@ -24,7 +22,7 @@ def run(ctx: HookContext) -> list[CheckResult]:
             ]
         desired = int(task_set.get("computedDesiredCount", 0))
         running = int(task_set.get("runningCount", 0))
-        stopped = _stopped_tasks(ctx, task_set)
+        stopped = stopped_task_reasons(ctx.group.cluster, ctx.task_definition_arn)
         if desired > 0 and running >= desired:
             return [
                 CheckResult(
@@ -58,20 +56,3 @@ def run(ctx: HookContext) -> list[CheckResult]:
                 )
             ]
         budget.wait(POLL_SECONDS)
-
-
-def _stopped_tasks(ctx: HookContext, task_set: dict[str, Any]) -> list[tuple[str, str]]:
-    """(task arn, stoppedReason verbatim) of the replacement's stopped tasks."""
-    ecs = aws.client("ecs")
-    arns = ecs.list_tasks(cluster=ctx.group.cluster, startedBy=task_set["id"], desiredStatus="STOPPED").get(
-        "taskArns", []
-    )
-    if not arns:
-        return []
-    tasks = ecs.describe_tasks(cluster=ctx.group.cluster, tasks=arns[:100]).get("tasks", [])
-    found = []
-    for task in tasks:
-        reason = task.get("stoppedReason") or ""
-        container_reasons = [c.get("reason") for c in task.get("containers", []) if c.get("reason")]
-        found.append((task["taskArn"], " / ".join([reason, *container_reasons]).strip(" /") or "no reason given"))
-    return found

@@ -119,7 +119,7 @@ class Lifecycle:
         changes: dict[str, Any] = {"status": status, "finished_at": release.finished_at, "commit": release.commit}
         if status != "SUCCEEDED" and not release.reason:
             # CodeDeploy never learns why a hook failed (the report carries no reason): the ledger knows
-            why = release.failed_hook() or deployment.error
+            why = release.failed_hook() or self._stopped_tasks(target, release, deployment) or deployment.error
             if why:
                 release.reason = changes["reason"] = why
         if deployment.rollback_deployment_id:
@@ -139,6 +139,24 @@ class Lifecycle:
         if status == "SUCCEEDED" and release.trigger != "rollback":
             self._became_candidate(target, release)
         self.notifier.send(release, status, **self._channels(target))
+
+    @staticmethod
+    def _stopped_tasks(target: Target, release: Release, deployment: Deployment) -> str | None:
+        """A failure no hook explains (Install never reached a steady state): the replacement's stopped tasks say
+        why, verbatim. Looked up by pushdeploy: AfterInstall never ran."""
+        if release.status != "FAILED" or not release.task_definition_arn:
+            return None
+        try:
+            group = codedeploy.describe_group(target.application, target.deployment_group)
+            stopped = ecs.stopped_task_reasons(group.cluster, release.task_definition_arn)
+        except Exception:  # noqa: BLE001 - an explanation is a nicety; the failure is recorded regardless
+            logger.exception("could not read the replacement's stopped tasks", target=target.name)
+            return None
+        if not stopped:
+            return None
+        reasons = "; ".join(sorted({reason for _, reason in stopped}))
+        failure = deployment.error or "the deployment failed"
+        return f"{failure}; {len(stopped)} task(s) of the replacement stopped: {reasons}"
 
     def _stopped_by_alarm(
         self, target: Target, release: Release, deployment: Deployment, changes: dict[str, Any]
