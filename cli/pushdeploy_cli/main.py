@@ -91,7 +91,14 @@ def _rehearse(args: argparse.Namespace) -> int:
     from pushdeploy_cli.commands.rehearse import rehearse
 
     try:
-        return rehearse(scenarios=args.scenario, report=args.report, quiet=args.quiet, then=args.then, run_command=main)
+        return rehearse(
+            scenarios=args.scenario,
+            report=args.report,
+            quiet=args.quiet,
+            then=args.then,
+            run_command=main,
+            seed=args.seed,
+        )
     except CommandError as exc:
         print(f"pushdeploy rehearse: {exc}", file=sys.stderr)
         return exc.code
@@ -136,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a scenario file or built-in name (repeatable; default: every built-in)",
     )
     rehearse.add_argument("--report", metavar="FILE", help="write the JSON report here")
+    rehearse.add_argument(
+        "--seed", type=int, metavar="N", help="repeat a run exactly (every choice the world makes follows from it)"
+    )
     rehearse.add_argument("--quiet", action="store_true", help="print timelines only for failed scenarios")
     rehearse.add_argument(
         "--then",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import secrets
 import shlex
 import time
 from collections.abc import Callable
@@ -13,7 +14,13 @@ from pushdeploy_cli.answers import BAD_INPUT, CommandError
 
 
 def rehearse(
-    *, scenarios: list[str], report: str | None, quiet: bool, then: list[str], run_command: Callable[[list[str]], int]
+    *,
+    scenarios: list[str],
+    report: str | None,
+    quiet: bool,
+    then: list[str],
+    run_command: Callable[[list[str]], int],
+    seed: int | None = None,
 ) -> int:
     missing = [name for name in ("moto", "pushdeploy_local") if importlib.util.find_spec(name) is None]
     if missing:
@@ -33,8 +40,11 @@ def rehearse(
         chosen = [runner.load(s) for s in scenarios] if scenarios else [runner.load(str(p)) for p in runner.built_in()]
     except runner.ScenarioError as exc:
         raise CommandError(str(exc), BAD_INPUT) from exc
+    if seed is None:
+        seed = secrets.randbelow(1_000_000)
+    print(f"rehearsal seed: {seed} (repeat this run with --seed {seed})")
     started = time.perf_counter()
-    world = World().start()
+    world = World(seed=seed).start()
     results = []
     try:
         for scenario in chosen:

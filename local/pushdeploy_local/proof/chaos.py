@@ -335,6 +335,26 @@ def security() -> dict[str, Any]:
     return result
 
 
+def seeds(count: int) -> dict[str, Any]:
+    """Every built-in scenario under ``count`` different seeds in a row: CodeDeploy's poll timing, ids and
+    traffic change with the seed; the expectations must hold for each."""
+    from pushdeploy_local.rehearsal import runner
+    from pushdeploy_local.world.world import World
+
+    scenarios = [runner.load(str(p)) for p in runner.built_in()]
+    failed: list[str] = []
+    for seed in range(1, count + 1):
+        world = World(seed=seed).start()
+        try:
+            for scenario in scenarios:
+                result = runner.run(world, scenario)
+                if not result.passed:
+                    failed.append(f"seed {seed} {scenario.name}: {'; '.join(result.failures)}")
+        finally:
+            world.stop()
+    return {"seeds": count, "scenarios": len(scenarios), "runs": count * len(scenarios), "failed": failed}
+
+
 def main() -> int:
     import logging
 
@@ -349,7 +369,14 @@ def main() -> int:
         injected = faults(world, 100 if quick else 300, 10, 0.1)
     finally:
         world.stop()
+    seeded = seeds(3 if quick else 20)
     secure = security()
+    print(
+        f"seeds   {seeded['seeds']} seeds x {seeded['scenarios']} built-in scenarios: "
+        f"{seeded['runs'] - len(seeded['failed'])}/{seeded['runs']} passed"
+    )
+    for failure in seeded["failed"]:
+        print(f"  {failure}")
     print("fuzz")
     for function, stats in fuzzed.items():
         print(
@@ -381,6 +408,7 @@ def main() -> int:
         },
         "burst": bursts,
         "faults": injected,
+        "seeds": seeded,
         "security": secure,
     }
     print(json.dumps(summary, default=str))

@@ -8,9 +8,11 @@ routing to the local apps), CloudWatch's alarm evaluation and EventBridge's deli
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import random
 import socket
 import threading
 import urllib.request
@@ -82,8 +84,10 @@ class World:
     clock: VirtualClock = field(default_factory=VirtualClock)
     timeline: list[TimelineEntry] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    seed: int = 42  # every choice the world makes (CodeDeploy's ids and polls, traffic) follows from it
 
     def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
         self.events: deque[dict[str, Any]] = deque()
         self.scheduled: deque[Schedule] = deque()
         self.delayed: list[tuple[datetime, dict[str, Any]]] = []
@@ -108,7 +112,7 @@ class World:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()
         self.moto_url = f"http://127.0.0.1:{port}"
-        self.emulator = CodeDeployEmulator(region=self.spec.region, now=self.clock.now, seed=42)
+        self.emulator = CodeDeployEmulator(region=self.spec.region, now=self.clock.now, seed=self.seed)
         self.codedeploy = CodeDeployServer(self.emulator)
         os.environ.update(
             {
@@ -137,7 +141,7 @@ class World:
         self.enforcer = iam.Enforcer(self._principals(), ACCOUNT, self._deployment_group_of)
         iam.install(self.enforcer)
         self.router = EventRouter(STACK, on_dead_letter=self._dead_letter, acting_as=self.enforcer.acting_as)
-        self.engine = LifecycleEngine(self)
+        self.engine = LifecycleEngine(self, seed=self.seed)
         return self
 
     def reset(self, spec: EnvironmentSpec | None = None) -> None:
@@ -156,7 +160,8 @@ class World:
             self.spec = spec
             self.enforcer.principals = self._principals()
         self.clock.current = datetime.now(UTC).replace(microsecond=0)
-        self.emulator.__init__(region=self.spec.region, now=self.clock.now, seed=42)  # type: ignore[misc]
+        self.emulator.__init__(region=self.spec.region, now=self.clock.now, seed=self.seed)  # type: ignore[misc]
+        self.rng = random.Random(self.seed)
         self.emulator.listeners.append(self._on_codedeploy)
         runtime.reset()
         self.engine.reset()
@@ -269,7 +274,7 @@ class World:
             seed=f"{tag}-{behaviour}-{len(self.behaviours)}",
             blobs=self.blobs,
             annotations={
-                "org.opencontainers.image.revision": f"{abs(hash(tag)) % 16**12:012x}",
+                "org.opencontainers.image.revision": hashlib.sha256(tag.encode()).hexdigest()[:12],
                 "org.opencontainers.image.source": "https://example.com/acme/sample-app",
                 "org.opencontainers.image.version": tag.lstrip("v"),
             },
@@ -434,12 +439,10 @@ class World:
         return listener_weights(listener_arn)
 
     def pick_app(self, listener_arn: str) -> LocalApp | None:
-        import random
-
         routes = [(tg, w) for tg, w in self.route(listener_arn) if w > 0 and tg in self.apps]
         if not routes:
             return None
-        chosen = random.choices([tg for tg, _ in routes], weights=[w for _, w in routes])[0]
+        chosen = self.rng.choices([tg for tg, _ in routes], weights=[w for _, w in routes])[0]
         return self.apps[chosen]
 
     def _background(self, before: datetime, after: datetime) -> None:
