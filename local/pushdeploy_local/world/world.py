@@ -91,6 +91,9 @@ class World:
         self.events: deque[dict[str, Any]] = deque()
         self.scheduled: deque[Schedule] = deque()
         self.delayed: list[tuple[datetime, dict[str, Any]]] = []
+        self.datapoints: list[float] = []  # the sample alarm's metric, one datapoint per virtual minute
+        self.request_credit: dict[str, float] = {}  # target group -> requests owed (fractions of a request)
+        self.errors_this_minute = 0
         self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
         self.behaviours: dict[str, Behaviour] = {}  # digest -> behaviour
         self.tags: dict[str, str] = {}  # digest -> tag
@@ -153,6 +156,9 @@ class World:
         self.events.clear()
         self.scheduled.clear()
         self.delayed.clear()
+        self.datapoints.clear()
+        self.request_credit.clear()
+        self.errors_this_minute = 0
         self.forced_alarms.clear()
         self.alarm_states.clear()
         self.timeline, self.deliveries = [], []
@@ -462,9 +468,15 @@ class World:
         total = sum(w for _, w in routes) or 1
         lb = env.load_balancer_arn.split(":loadbalancer/")[-1]
         data, errors_total = [], 0
+        elapsed = (after - before).total_seconds()
         for tg, weight in routes:
             app = self.apps[tg]
-            count = round(REQUESTS_PER_MINUTE * weight / total)
+            # requests arrive at REQUESTS_PER_MINUTE, split by weight, for the time that passed (fractions carry over)
+            self.request_credit[tg] = (
+                self.request_credit.get(tg, 0.0) + REQUESTS_PER_MINUTE * weight / total * elapsed / 60
+            )
+            count = int(self.request_credit[tg])
+            self.request_credit[tg] -= count
             if count == 0:
                 continue
             errors, slowest = 0, 0.0
@@ -481,18 +493,49 @@ class World:
             ]
         if data:
             aws.client("cloudwatch").put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
-        name = self.spec.alarm
+        self.errors_this_minute += errors_total
+        if int(before.timestamp() // 60) != minute:  # a period ended: CloudWatch evaluates the alarm now
+            self.datapoints.append(self.errors_this_minute)
+            self.errors_this_minute = 0
+            self._evaluate_alarm(self.spec.alarm)
+
+    def _evaluate_alarm(self, name: str) -> None:
+        """CloudWatch's evaluation of a metric alarm at the end of a 1-minute period: ALARM when at least
+        DatapointsToAlarm of the last EvaluationPeriods datapoints breach, OK when fewer do (missing data counts as
+        not breaching); it changes state only on a transition, so it can stay in ALARM after errors stop, and flap."""
         if name in self.forced_alarms:
             return
-        if errors_total > 5:
-            self.set_alarm(
-                name,
-                "ALARM",
-                f"Threshold Crossed: 1 out of the last 1 datapoints [{errors_total}.0] "
-                "was greater than the threshold (5.0)",
-            )
-        elif self.alarm_states.get(name) == "ALARM":
-            self.set_alarm(name, "OK", f"Threshold Crossed: [{errors_total}.0] was not greater than the threshold")
+        found = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        if not found:
+            return
+        alarm = found[0]
+        periods = int(alarm.get("EvaluationPeriods", 1))
+        needed = int(alarm.get("DatapointsToAlarm") or periods)
+        threshold = float(alarm.get("Threshold", 0))
+        operator = str(alarm.get("ComparisonOperator", "GreaterThanThreshold"))
+
+        def breaches(value: float) -> bool:
+            if operator.startswith("GreaterThanOrEqual"):
+                return value >= threshold
+            if operator.startswith("GreaterThan"):
+                return value > threshold
+            if operator.startswith("LessThanOrEqual"):
+                return value <= threshold
+            return value < threshold
+
+        window = self.datapoints[-periods:]
+        breaching = sum(1 for value in window if breaches(value))
+        state = "ALARM" if breaching >= needed else "OK"
+        if state == self.alarm_states.get(name, "OK"):
+            return
+        points = ", ".join(f"{value:.1f}" for value in reversed(window))
+        verb = "were" if state == "ALARM" else "were not"
+        self.set_alarm(
+            name,
+            state,
+            f"Threshold Crossed: {breaching} out of the last {len(window)} datapoints [{points}] {verb} greater than "
+            f"the threshold ({threshold:.1f}) (minimum {needed} datapoint(s) for OK -> ALARM transition).",
+        )
 
     # -- driving time ---------------------------------------------------------------------------------------------
     @staticmethod
