@@ -109,6 +109,10 @@ class LifecycleEngine:
     def step(self) -> datetime | None:
         """Advance every deployment that is due by one action; return the next wake-up (None: nothing to do)."""
         wakes = []
+        for deployment_id, rollback in list(self.emulator.pending_stops.items()):  # a Pending stop takes effect
+            self.emulator.complete_stop(deployment_id, rollback)
+            self.world.note("lifecycle", f"{deployment_id} stopped (StopDeployment had answered Pending)")
+            wakes.append(self.now())
         for deployment in sorted(self.emulator.deployments.values(), key=lambda d: d["sequence"]):
             if deployment["status"] not in ACTIVE:
                 continue

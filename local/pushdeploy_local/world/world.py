@@ -115,7 +115,9 @@ class World:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()
         self.moto_url = f"http://127.0.0.1:{port}"
-        self.emulator = CodeDeployEmulator(region=self.spec.region, now=self.clock.now, seed=self.seed)
+        self.emulator = CodeDeployEmulator(
+            region=self.spec.region, now=self.clock.now, seed=self.seed, stops_pending=True
+        )
         self.codedeploy = CodeDeployServer(self.emulator)
         os.environ.update(
             {
@@ -166,7 +168,9 @@ class World:
             self.spec = spec
             self.enforcer.principals = self._principals()
         self.clock.current = datetime.now(UTC).replace(microsecond=0)
-        self.emulator.__init__(region=self.spec.region, now=self.clock.now, seed=self.seed)  # type: ignore[misc]
+        self.emulator.__init__(  # type: ignore[misc]
+            region=self.spec.region, now=self.clock.now, seed=self.seed, stops_pending=True
+        )
         self.rng = random.Random(self.seed)
         self.emulator.listeners.append(self._on_codedeploy)
         runtime.reset()

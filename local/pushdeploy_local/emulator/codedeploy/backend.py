@@ -72,8 +72,13 @@ class CodeDeployEmulator:
         account: str = "123456789012",
         now: Callable[[], datetime] | None = None,
         seed: int | None = None,
+        stops_pending: bool = False,
     ) -> None:
         self.region, self.account = region, account
+        # StopDeployment answers Pending and the stop (and its rollback) happens a moment later, as CodeDeploy may
+        # ("some deployment lifecycle events might still be running"); whoever drives the lifecycle completes it.
+        self.stops_pending = stops_pending
+        self.pending_stops: dict[str, bool] = {}  # deployment id -> roll back
         self.now = now or (lambda: datetime.now(UTC))
         self.lock = threading.RLock()
         self.applications: dict[str, dict[str, Any]] = {}
@@ -344,14 +349,25 @@ class CodeDeployEmulator:
                     "DeploymentAlreadyCompletedException",
                     f"The deployment {deploymentId} has already completed.",
                 )
+            if self.stops_pending:
+                self.pending_stops[deploymentId] = bool(autoRollbackEnabled)
+                return {"status": "Pending", "statusMessage": "Stopping the deployment"}
+            self.complete_stop(deploymentId, bool(autoRollbackEnabled))
+            return {"status": "Succeeded", "statusMessage": "Deployment stopped"}
+
+    def complete_stop(self, deployment_id: str, rollback: bool) -> None:
+        """The stop StopDeployment asked for takes effect (at once, or a moment after a Pending answer)."""
+        with self.lock:
+            self.pending_stops.pop(deployment_id, None)
+            if self.deployments[deployment_id]["status"] not in ACTIVE:
+                return
             self.finish(
-                deploymentId,
+                deployment_id,
                 "Stopped",
                 error_code="MANUAL_STOP",
                 message="Deployment was stopped by a user request",
-                rollback=bool(autoRollbackEnabled),
+                rollback=rollback,
             )
-            return {"status": "Succeeded", "statusMessage": "Deployment stopped"}
 
     def put_lifecycle_event_hook_execution_status(
         self, deploymentId: str, lifecycleEventHookExecutionId: str, status: str
