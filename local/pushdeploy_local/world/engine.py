@@ -69,6 +69,7 @@ class Run:
     hook_verdicts: dict[str, str] = field(default_factory=dict)
     next_alarm_poll: datetime | None = None
     install_started: datetime | None = None
+    original_task_set: dict[str, Any] | None = None
 
 
 INSTALL_TIMEOUT = timedelta(minutes=60)  # users report Install waiting "until it times out ... (60 minutes)"
@@ -301,6 +302,7 @@ class LifecycleEngine:
         )["services"][0]
         primary = next(ts for ts in described.get("taskSets", []) if ts["status"] == "PRIMARY")
         run.original_tg = primary["loadBalancers"][0]["targetGroupArn"]
+        run.original_task_set = dict(primary)
         by_name = self._target_groups(group["target_groups"])
         run.replacement_tg = next(arn for name, arn in by_name.items() if arn != run.original_tg)
         task_definition = self._task_definition(deployment)
@@ -405,11 +407,20 @@ class LifecycleEngine:
         assert run.original_tg and run.replacement_tg
         if percent >= 100:
             self._forward(group["prod"], [(run.replacement_tg, 100)])
+            self._make_primary(group, run.task_set)  # as ECS shows it right after the shift, before the wait
         else:
             self._forward(group["prod"], [(run.original_tg, 100 - percent), (run.replacement_tg, percent)])
         self.world.note("traffic", f"production: original {100 - percent:g}% / replacement {percent:g}%")
         run.step_until = self.now() + timedelta(minutes=wait_minutes)
         self._later(run, min(timedelta(minutes=1), timedelta(minutes=wait_minutes)) or STEP)
+
+    def _make_primary(self, group: dict[str, Any], task_set: dict[str, Any] | None) -> None:
+        if task_set is None:
+            return
+        service = group["service"]
+        aws.client("ecs").update_service_primary_task_set(
+            cluster=service["clusterName"], service=service["serviceName"], primaryTaskSet=task_set["taskSetArn"]
+        )
 
     def _traffic_plan(self, config_name: str) -> list[tuple[float, float]]:
         routing = self.emulator.configs[config_name]["trafficRoutingConfig"]
@@ -491,6 +502,7 @@ class LifecycleEngine:
             self._forward(group["prod"], [(undone.original_tg, 100)])
             if group["test"]:
                 self._forward(group["test"], [(undone.original_tg, 100)])
+        self._make_primary(group, undone.original_task_set)  # the original serves again
         if undone.task_set:
             aws.client("ecs").delete_task_set(
                 cluster=service["clusterName"],
