@@ -42,6 +42,7 @@ from pushdeploy_local.world.traffic import LocalListener
 STACK = "pushdeploy-local"
 ACCOUNT = "123456789012"
 REQUESTS_PER_MINUTE = 20
+DUPLICATE_EVENT_SHARE = 0.25  # of CodeDeploy state-change events, delivered a second time (seeded)
 
 
 def _free_port() -> int:
@@ -386,7 +387,10 @@ class World:
             deploymentGroup=group,
             region=self.spec.region,
         )
-        self.emit(event)
+        # EventBridge delivers at least once and in no particular order: a little late, sometimes twice
+        self.emit(event, delay_seconds=self.rng.uniform(0, 3))
+        if self.rng.random() < DUPLICATE_EVENT_SHARE:
+            self.emit(dict(event), delay_seconds=self.rng.uniform(0, 30))
 
     # -- alarms (the world evaluates them: moto never does) ---------------------------------------------------------
     def set_alarm(self, name: str, state: str, reason: str, *, forced: bool = False, delivery_delay: float = 0) -> None:
