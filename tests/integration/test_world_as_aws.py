@@ -34,3 +34,47 @@ def test_a_moved_tag_leaves_its_old_image_in_the_repository_untagged(world: Any)
     [tagged] = ecr.describe_images(repositoryName=REPO, imageIds=[{"imageTag": "main"}])["imageDetails"]
     assert tagged["imageDigest"] == new.digest
     assert tagged["imagePushedAt"].microsecond or still_there["imagePushedAt"].microsecond  # sub-second precision
+
+
+def test_an_index_lags_behind_but_a_deployments_release_is_read_at_once(world: Any) -> None:
+    """GSI reads are eventually consistent; the ledger reads a deployment's release from the base table."""
+    from datetime import UTC, datetime, timedelta
+
+    from pushdeploy.model.releases import Release
+    from pushdeploy_local.world.world import GSI_LAG, _gsi_lags_behind
+
+    from tests.helpers import ledger
+
+    moment = [datetime(2026, 12, 1, tzinfo=UTC)]
+    _gsi_lags_behind(lambda: moment[0])
+    try:
+        release = Release.new(
+            target="sample-app-prod", digest="sha256:" + "5" * 64, image_uri="x", trigger="push", tag="v5.0.0"
+        )
+        ledger().put_release(release)
+        ledger().mark_started(
+            release,
+            deployment_id="d-LAGGING01",
+            task_definition_arn="arn:aws:ecs:us-west-2:123456789012:task-definition/sample-app:9",
+            previous_task_definition_arn=None,
+            deployment_config=None,
+        )
+        index = aws.client("dynamodb").query(
+            TableName="pushdeploy-ledger",
+            IndexName="by_deployment",
+            KeyConditionExpression="deployment_id = :d",
+            ExpressionAttributeValues={":d": {"S": "d-LAGGING01"}},
+        )
+        assert index["Items"] == []  # not in the index yet
+        found = ledger().release_by_deployment("d-LAGGING01")
+        assert found is not None and found.release_id == release.release_id  # read its own write
+        moment[0] += GSI_LAG + timedelta(seconds=1)
+        later = aws.client("dynamodb").query(
+            TableName="pushdeploy-ledger",
+            IndexName="by_deployment",
+            KeyConditionExpression="deployment_id = :d",
+            ExpressionAttributeValues={":d": {"S": "d-LAGGING01"}},
+        )
+        assert len(later["Items"]) == 1
+    finally:
+        _gsi_lags_behind(None)

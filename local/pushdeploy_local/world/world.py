@@ -51,6 +51,72 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+GSI_LAG = timedelta(seconds=2)  # how long a write takes to show in a global secondary index (seconds in AWS)
+
+
+def _gsi_lags_behind(now: Any) -> None:  # now=None: indexes answer at once again
+    """ "All reads from GSIs ... are eventually consistent" (DynamoDB guide): an item written less than GSI_LAG ago
+    (virtual time) is not yet in an index query's answer. Base-table reads see it at once."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    written: dict[tuple[str, str, str], datetime] = {}
+    _gsi_state["now"], _gsi_state["written"] = now, written
+    if getattr(DynamoDBBackend, "_pushdeploy_gsi_lag", False):
+        return
+
+    def key_of(attributes: dict[str, Any]) -> tuple[str, str]:
+        return str((attributes.get("pk") or {}).get("S")), str((attributes.get("sk") or {}).get("S"))
+
+    def remember(table: str, attributes: dict[str, Any]) -> None:
+        if _gsi_state.get("now") is not None:
+            _gsi_state["written"][(table, *key_of(attributes))] = _gsi_state["now"]()
+
+    original_put, original_update = DynamoDBBackend.put_item, DynamoDBBackend.update_item
+    original_transact, original_query = DynamoDBBackend.transact_write_items, DynamoDBBackend.query
+
+    def put_item(self: Any, table_name: str, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        answer = original_put(self, table_name, item_attrs, *args, **kwargs)
+        remember(table_name, item_attrs)
+        return answer
+
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        answer = original_update(self, table_name, key, *args, **kwargs)
+        remember(table_name, key)
+        return answer
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        answer = original_transact(self, transact_items, *args, **kwargs)
+        for entry in transact_items:
+            for kind in ("Put", "Update", "Delete"):
+                if kind in entry:
+                    body = entry[kind]
+                    remember(body["TableName"], body.get("Item") or body.get("Key") or {})
+        return answer
+
+    def query(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        results, scanned, last = original_query(self, table_name, *args, **kwargs)
+        index = kwargs.get("index_name") or (args[7] if len(args) > 7 else None)
+        if not index or _gsi_state.get("now") is None:
+            return results, scanned, last
+        now_, seen = _gsi_state["now"](), _gsi_state["written"]
+
+        def visible(item: Any) -> bool:
+            pk, sk = item.attrs.get("pk"), item.attrs.get("sk")
+            at = seen.get((table_name, str(pk.value if pk else None), str(sk.value if sk else None)))
+            return at is None or now_ - at >= GSI_LAG
+
+        return [i for i in results if visible(i)], scanned, last
+
+    DynamoDBBackend.put_item = put_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend.query = query  # type: ignore[method-assign]
+    DynamoDBBackend._pushdeploy_gsi_lag = True  # type: ignore[attr-defined]
+
+
+_gsi_state: dict[str, Any] = {}
+
+
 def _atomic_dynamodb_writes() -> None:
     """DynamoDB applies each write (and each transaction) atomically; moto's server threads do not.
 
@@ -111,6 +177,7 @@ class World:
         self.blobs = BlobServer()
         serve_layer_downloads(self.blobs)
         registry_as_ecr()
+        _gsi_lags_behind(self.clock.now)
         _atomic_dynamodb_writes()
         port = _free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -202,6 +269,7 @@ class World:
 
     def stop(self) -> None:
         iam.uninstall(self.enforcer)
+        _gsi_lags_behind(None)
         self._close_apps_and_listeners()
         self.codedeploy.close()
         self.blobs.close()

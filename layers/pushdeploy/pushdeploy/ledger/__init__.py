@@ -10,6 +10,7 @@ Items, all under ``pk = TARGET#<target>`` unless said otherwise:
 ``KNOWN_GOOD``                  :mod:`~pushdeploy.ledger.markers`: the last release that survived its watch window
 ``CANDIDATE``                   :mod:`~pushdeploy.ledger.markers`: the last succeeded release inside its window
 ``QUARANTINE#<digest>``         :mod:`~pushdeploy.ledger.markers`: rolled back: never auto-deployed until released
+``pk = DEPLOYMENT#<id>``        :mod:`~pushdeploy.ledger.releases`: a deployment's release (consistent; the GSI lags)
 ``pk = UNPROCESSED``            :mod:`~pushdeploy.ledger.unprocessed`: events that could not be processed (TTL)
 ==============================  =====================================================================
 

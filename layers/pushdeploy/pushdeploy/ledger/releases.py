@@ -12,7 +12,27 @@ from pushdeploy.model.releases import Release
 
 class Releases(Table):
     def put_release(self, release: Release) -> None:
-        self.client.put_item(TableName=self.table, Item=self._release_item(release))
+        if release.deployment_id is None:
+            self.client.put_item(TableName=self.table, Item=self._release_item(release))
+            return
+        self.client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self.table, "Item": self._release_item(release)}},
+                {"Put": {"TableName": self.table, "Item": self._deployment_pointer(release)}},
+            ]
+        )
+
+    def _deployment_pointer(self, release: Release) -> dict[str, Any]:
+        """``DEPLOYMENT#<id>``: the release of a deployment, readable at once (the GSI is eventually consistent)."""
+        return self._item(
+            {
+                "pk": f"DEPLOYMENT#{release.deployment_id}",
+                "sk": "RELEASE",
+                "kind": "deployment",
+                "target": release.target,
+                "release_id": release.release_id,
+            }
+        )
 
     def update_release(self, target: str, release_id: str, **changes: Any) -> None:
         changes["updated_at"] = clock.iso()
@@ -56,7 +76,10 @@ class Releases(Table):
         release.task_definition_arn = task_definition_arn
         release.previous_task_definition_arn = previous_task_definition_arn
         release.deployment_config = deployment_config
-        items: list[dict[str, Any]] = [{"Put": {"TableName": self.table, "Item": self._release_item(release)}}]
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": self._release_item(release)}},
+            {"Put": {"TableName": self.table, "Item": self._deployment_pointer(release)}},
+        ]
         if release.trigger == "push":
             items.append({"Update": self._claim_done(release.target, release.digest)})
         self.client.transact_write_items(TransactItems=items)
@@ -72,6 +95,11 @@ class Releases(Table):
         return Release.from_record(plain) if plain else None
 
     def release_by_deployment(self, deployment_id: str) -> Release | None:
+        """The release a CodeDeploy deployment belongs to: a consistent read of its pointer (a deployment's events
+        may arrive before the index shows the release); the index for releases written before pointers existed."""
+        pointer = self._get(f"DEPLOYMENT#{deployment_id}", "RELEASE")
+        if pointer is not None:
+            return self.get_release(str(pointer["target"]), str(pointer["release_id"]))
         response = self.client.query(
             TableName=self.table,
             IndexName=DEPLOYMENT_INDEX,
