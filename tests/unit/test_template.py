@@ -166,3 +166,20 @@ def test_every_function_logs_to_the_stacks_own_log_group_which_does_not_wait_for
         group_name = TEMPLATE["Resources"][group]["Properties"]["LogGroupName"]["Fn::Sub"]
         assert name not in group_name, f"{group} names {name}: Lambda could create it first"
         assert group_name == "/aws/lambda/" + function["Properties"]["FunctionName"]["Fn::Sub"], name
+
+
+def test_the_vpc_access_policy_is_attached_to_the_hooks_only_when_they_run_in_a_vpc():
+    from pushdeploy_local.world.iam import StackNames, render_principals
+
+    def hook_policies(**parameters: str) -> set[str]:
+        names = StackNames(
+            stack="pushdeploy-test",
+            account="123456789012",
+            region="us-west-2",
+            parameters={"Stage": "test", **parameters},
+        )
+        principals = render_principals(names)
+        return {p for name, r in principals.items() if name.startswith("CodeDeployHook_") for p in r.policy_names}
+
+    assert "AWSLambdaVPCAccessExecutionRole" not in hook_policies()
+    assert "AWSLambdaVPCAccessExecutionRole" in hook_policies(HookSubnetIds="subnet-1", HookSecurityGroupIds="sg-1")

@@ -244,7 +244,8 @@ def render_principals(names: StackNames) -> dict[str, Principal]:
             continue
         properties = resource["Properties"]
         function = str(resolver.resolve(properties.get("FunctionName", logical_id)))
-        role_id = properties["Role"]["Fn::GetAtt"][0]
+        role_ref = properties["Role"]["Fn::GetAtt"]  # ["X", "Arn"] from SAM, "X.Arn" as written in the template
+        role_id = role_ref.split(".", 1)[0] if isinstance(role_ref, str) else role_ref[0]
         role = resources[role_id]["Properties"]
         documents: list[dict[str, Any]] = []
         names_: list[str] = []
