@@ -122,3 +122,35 @@ def test_a_denial_is_raised_as_aws_answers_it(world: Any, codedeploy: Any, lambd
         f"arn:aws:ecs:us-west-2:{ACCOUNT}:service/sample-cluster/sample-app because no identity-based policy "
         "allows the ecs:DescribeServices action"
     )
+
+
+def test_an_image_in_another_regions_registry_is_read_there_and_only_if_the_stack_grants_it(
+    world: Any, codedeploy: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, iam: Enforcer
+) -> None:
+    import boto3
+    from pushdeploy_local.world.iam import render_principals
+
+    from tests.helpers import load_handler, push_event, stack_names
+
+    elsewhere = boto3.client("ecr", region_name="us-east-1")
+    elsewhere.create_repository(repositoryName=REPO)
+    image = publish_image(elsewhere, REPO, "v7.0.0", architectures=("arm64", "amd64"), as_index=False, seed="east")
+
+    def before_install(tag: str) -> dict[str, Any]:
+        event = push_event(tag=tag, digest=image.digest, event_id=f"east-{tag}")
+        event["region"] = "us-east-1"
+        [started] = load_handler("deployer").lambda_handler(event, lambda_context)["results"]
+        assert started["outcome"] in ("deployed", "duplicate"), started
+        verdict, _ = invoke_hook("BeforeInstall", started["deployment_id"], codedeploy, monkeypatch)
+        codedeploy.finish(started["deployment_id"], "Succeeded")
+        return dict(verdict)
+
+    denied = before_install("v7.0.0")
+    assert denied["status"] == "Failed"
+    assert "ecr:DescribeImages on resource: arn:aws:ecr:us-east-1:" in denied["reason"], denied["reason"]
+
+    iam.principals = render_principals(stack_names(ImageRepositoryArns=f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/*"))
+    ledger().drop_claim("sample-app-prod", image.digest)  # deploy the same image again, now that the stack grants it
+    granted = before_install("v7.0.1")
+    checks = {c["name"]: c for c in granted["checks"]}
+    assert checks["image-exists"]["passed"], granted["reason"]

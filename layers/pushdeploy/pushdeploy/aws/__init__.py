@@ -38,8 +38,14 @@ def configure(*, profile: str | None = None, region: str | None = None) -> None:
             _clients.clear()
 
 
-def client(service: str) -> Any:
-    """The process-wide client for ``service`` (created on first use)."""
+def client(service: str, *, region: str | None = None) -> Any:
+    """The process-wide client for ``service`` (created on first use); in ``region`` when it is another region
+    than the default (an image in another region's registry is read there)."""
+    if region is not None:
+        default = client(service)
+        if region != getattr(getattr(default, "meta", None), "region_name", region):
+            return _regional(service, region)
+        return default
     existing = _clients.get(service)
     if existing is not None:
         return existing
@@ -50,7 +56,15 @@ def client(service: str) -> Any:
         return existing
 
 
-def _new_client(service: str) -> Any:
+def _regional(service: str, region: str) -> Any:
+    key = f"{service}@{region}"
+    with _lock:
+        if key not in _clients:
+            _clients[key] = _new_client(service, region)
+        return _clients[key]
+
+
+def _new_client(service: str, region: str | None = None) -> Any:
     import boto3  # lazy: keeps cold imports of modules that never call AWS cheap
     from botocore.config import Config
 
@@ -60,7 +74,8 @@ def _new_client(service: str) -> Any:
         read_timeout=10,
         user_agent_extra="pushdeploy",
     )
-    session = boto3.session.Session(**_session_options)  # type: ignore[arg-type]
+    options = {**_session_options, **({"region_name": region} if region else {})}
+    session = boto3.session.Session(**options)  # type: ignore[arg-type]
     return session.client(service, config=config)  # type: ignore[call-overload]
 
 

@@ -55,7 +55,7 @@ def _config_blob(ecr: Any, registry_id: str, repository: str, config_digest: str
 
 def inspect_image(image: ImageRef, ecr: Any | None = None) -> ImageFacts:
     """Platforms and labels of ``image``: the index's platforms, or the config blob's os/architecture."""
-    ecr = ecr or aws.ecr_client()
+    ecr = ecr or aws.client("ecr", region=image.region)  # the image's registry, in the image's region
     manifest = _manifest(ecr, image.account, image.repository, image.digest)
     if manifest is None:
         return ImageFacts((), {}, {})

@@ -67,7 +67,7 @@ def _container(ctx: HookContext, task_definition: dict[str, Any]) -> CheckResult
 
 def _describe_image(image: ImageRef) -> dict[str, Any] | None:
     try:
-        response = aws.client("ecr").describe_images(
+        response = aws.client("ecr", region=image.region).describe_images(
             registryId=image.account, repositoryName=image.repository, imageIds=[{"imageDigest": image.digest}]
         )
     except Exception as exc:
@@ -91,7 +91,7 @@ def _exists(image: ImageRef, details: dict[str, Any] | None) -> CheckResult:
 def _architecture(image: ImageRef, task_definition: dict[str, Any]) -> CheckResult:
     wanted_ecs = (task_definition.get("runtimePlatform") or {}).get("cpuArchitecture") or "X86_64"
     wanted = ECS_TO_OCI_ARCH.get(wanted_ecs, wanted_ecs.lower())
-    facts = inspect_image(image, aws.client("ecr"))
+    facts = inspect_image(image)
     found = facts.architectures()
     if not found:
         return CheckResult(
