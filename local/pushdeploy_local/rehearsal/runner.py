@@ -192,6 +192,10 @@ def _report(world: World, scenario: Scenario, digests: dict[str, str]) -> dict[s
             {"tag": r.tag, "status": r.status, "trigger": r.trigger, "reason": r.reason}
             for r in reversed(ledger.releases(world.spec.target, limit=50))
         ],
+        "notifications": [
+            {k: n.get(k) for k in ("state", "tag", "trigger", "reason", "commit_revision", "text")}
+            for n in world.notifications
+        ],
     }
 
 

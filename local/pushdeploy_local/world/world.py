@@ -159,6 +159,7 @@ class World:
         self.scheduled: deque[Schedule] = deque()
         self.delayed: list[tuple[datetime, dict[str, Any]]] = []
         self.datapoints: list[float] = []  # the sample alarm's metric, one datapoint per virtual minute
+        self.notifications: list[dict[str, Any]] = []  # what the release topic delivered
         self.request_credit: dict[str, float] = {}  # target group -> requests owed (fractions of a request)
         self.errors_this_minute = 0
         self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
@@ -198,6 +199,7 @@ class World:
                 "PUSHDEPLOY_TABLE": self.spec.table,
                 "PUSHDEPLOY_TARGETS_PATH": self.spec.targets_path,
                 "PUSHDEPLOY_HOOK_PREFIX": f"CodeDeployHook_{STACK}",
+                "PUSHDEPLOY_TOPIC_ARN": self._topic_arn(),
                 "PUSHDEPLOY_TARGETS_CACHE_SECONDS": "0",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "pushdeploy",
@@ -227,6 +229,7 @@ class World:
         self.scheduled.clear()
         self.delayed.clear()
         self.datapoints.clear()
+        self.notifications.clear()
         self.request_credit.clear()
         self.errors_this_minute = 0
         self.forced_alarms.clear()
@@ -259,7 +262,10 @@ class World:
                 account=ACCOUNT,
                 region=self.spec.region,
                 parameters={"Stage": self.spec.stage},
-                physical={"LedgerTable": {"Ref": self.spec.table, "Arn": table_arn}},
+                physical={
+                    "LedgerTable": {"Ref": self.spec.table, "Arn": table_arn},
+                    "NotificationTopic": {"Ref": self._topic_arn()},
+                },
             )
         )
 
@@ -281,9 +287,34 @@ class World:
         runtime.reset()
 
     # -- the sample environment ----------------------------------------------------------------------------------
+    def _topic_arn(self) -> str:
+        return f"arn:aws:sns:{self.spec.region}:{ACCOUNT}:{STACK}-releases"
+
+    def _listen_to_notifications(self) -> None:
+        """The stack's release topic, and a queue subscribed to it: what a team would receive shows in the timeline."""
+        sns, sqs = aws.client("sns"), aws.client("sqs")
+        topic = sns.create_topic(Name=f"{STACK}-releases")["TopicArn"]
+        self.inbox = sqs.create_queue(QueueName=f"{STACK}-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+
+    def _read_notifications(self) -> None:
+        if not getattr(self, "inbox", None):
+            return
+        with iam.as_the_world():
+            messages = (
+                aws.client("sqs").receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", [])
+            )
+            for message in messages:
+                body = json.loads(message["Body"])
+                self.notifications.append(body)
+                self.note("notify", str(body.get("text", "")).splitlines()[0])
+                aws.client("sqs").delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+
     def build_sample(self, initial_tag: str = "v1.0.0") -> Environment:
         """The documented sample: sample-app behind an ALB, v1.0.0 live and KNOWN_GOOD."""
         self.environment = build(self.spec, codedeploy=aws.client("codedeploy"))
+        self._listen_to_notifications()
         env = self.environment
         self.listeners = {env.prod_listener_arn: LocalListener(self, env.prod_listener_arn).start()}
         if env.test_listener_arn:
@@ -411,6 +442,7 @@ class World:
     def drain(self) -> None:
         """Deliver every queued event (deliveries may queue more)."""
         self._due()
+        delivered = bool(self.events or self.scheduled)
         while self.events or self.scheduled:
             if self.scheduled:
                 schedule = self.scheduled.popleft()
@@ -426,6 +458,8 @@ class World:
                     f"{delivery.detail_type} -> {delivery.function}: {delivery.outcome}"
                     + (f" ({delivery.reason})" if delivery.reason else ""),
                 )
+        if delivered:  # notifications are sent only by the functions the deliveries ran
+            self._read_notifications()
 
     def _dead_letter(self, event: dict[str, Any], error: str) -> None:
         self.note("dlq", f"dead-lettered: {error}")
