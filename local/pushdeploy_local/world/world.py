@@ -154,7 +154,10 @@ class World:
     seed: int = 42  # every choice the world makes (CodeDeploy's ids and polls, traffic) follows from it
 
     def __post_init__(self) -> None:
+        # separate streams: how many requests a smoke test makes (real-time latency may add a retry) never
+        # shifts what EventBridge does with CodeDeploy's events
         self.rng = random.Random(self.seed)
+        self.traffic_rng = random.Random(self.seed + 1)
         self.events: deque[dict[str, Any]] = deque()
         self.scheduled: deque[Schedule] = deque()
         self.delayed: list[tuple[datetime, dict[str, Any]]] = []
@@ -242,7 +245,10 @@ class World:
         self.emulator.__init__(  # type: ignore[misc]
             region=self.spec.region, now=self.clock.now, seed=self.seed, stops_pending=True
         )
+        # separate streams: how many requests a smoke test makes (real-time latency may add a retry) never
+        # shifts what EventBridge does with CodeDeploy's events
         self.rng = random.Random(self.seed)
+        self.traffic_rng = random.Random(self.seed + 1)
         self.emulator.listeners.append(self._on_codedeploy)
         runtime.reset()
         self.engine.reset()
@@ -558,7 +564,7 @@ class World:
         routes = [(tg, w) for tg, w in self.route(listener_arn) if w > 0 and tg in self.apps]
         if not routes:
             return None
-        chosen = self.rng.choices([tg for tg, _ in routes], weights=[w for _, w in routes])[0]
+        chosen = self.traffic_rng.choices([tg for tg, _ in routes], weights=[w for _, w in routes])[0]
         return self.apps[chosen]
 
     def _background(self, before: datetime, after: datetime) -> None:
