@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pushdeploy import aws
 from pushdeploy.model.targets import Target, TargetCatalog, build_catalog
@@ -39,9 +39,6 @@ def load_catalog(path: str, *, max_age: int = 60) -> TargetCatalog:
 
 def clear_cache() -> None:
     _providers.clear()
-
-
-TargetChange = Literal["create", "update", "unchanged"]
 
 
 def stored_target(name: str) -> str | None:

@@ -48,7 +48,3 @@ def arn(prefix: str, resource_type: str, *, account: str, region: str, **values:
         return given[name]
 
     return _VARIABLE.sub(fill, arn_format(prefix, resource_type))
-
-
-def data_version() -> str:
-    return str(_DATA.data_version())
