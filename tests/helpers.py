@@ -6,6 +6,7 @@ import copy
 import importlib.util
 import json
 import os
+import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -58,8 +59,14 @@ def push_event(
     time: str | None = None,
     **detail: Any,
 ) -> dict[str, Any]:
-    """AWS's real ECR push sample, with the fields a test varies replaced."""
+    """AWS's real ECR push sample, with the fields a test varies replaced.
+
+    Every push has its own event id (as in ECR): one derived from what the test varies, unless ``event_id`` is given,
+    so the same arguments twice are a redelivery of one event.
+    """
     event = copy.deepcopy(load_event("ecr-image-action-push.json"))
+    if event_id is None and (repository, tag, digest, time, detail) != (None, "latest", None, None, {}):
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, repr((repository, tag, digest, time, sorted(detail.items())))))
     if repository is not None:
         event["detail"]["repository-name"] = repository
     if digest is not None:

@@ -46,7 +46,7 @@ def _operate(args: argparse.Namespace) -> int:
             "deploy": lambda: deploy.deploy(
                 services, args.target, tag=args.tag, digest=args.digest, config=args.config, force=args.force
             ),
-            "rollback": lambda: rollback.rollback(services, args.target, to=args.to),
+            "rollback": lambda: rollback.rollback(services, args.target, to=args.to, force=args.force),
             "release": lambda: release.release(services, args.target, args.digest),
         }
         if args.command == "rollback" and not args.yes:
@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("target")
     rollback.add_argument("--to", metavar="DIGEST|TAG")
     rollback.add_argument("--yes", action="store_true")
+    rollback.add_argument(
+        "--force", action="store_true", help="stop even a remedy in flight (a revert or a rollback already under way)"
+    )
     release = sub.add_parser("release", help="lift a digest's quarantine")
     release.add_argument("target")
     release.add_argument("digest")

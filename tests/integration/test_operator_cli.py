@@ -261,7 +261,7 @@ def test_rollback_without_an_active_deployment_deploys_known_good_and_quarantine
 
     assert code == 0 and payload["outcome"] == "revert-started"
     release = ledger().release_by_deployment(payload["deployment_id"])
-    assert release is not None and release.tag == "v1.0.0" and release.trigger == "manual"
+    assert release is not None and release.tag == "v1.0.0" and release.trigger == "operator-rollback"
     assert ledger().is_quarantined(TARGET, "sha256:" + "2" * 64)
 
 

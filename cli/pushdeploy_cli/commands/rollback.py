@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pushdeploy.runtime import Services
-from pushdeploy.services.reverts import NothingToRollBack
+from pushdeploy.services.reverts import NothingToRollBack, RemedyInProgress
 
 from pushdeploy_cli.answers import BAD_INPUT, FAILED, NOT_FOUND, OK, Answer, CommandError, result_answer
 from pushdeploy_cli.connect import target_named
 
 
-def rollback(services: Services, name: str, *, to: str | None) -> Answer:
+def rollback(services: Services, name: str, *, to: str | None, force: bool = False) -> Answer:
     target = target_named(services, name)
     try:
-        result = services.reverts.operator_rollback(target, to=to)
+        result = services.reverts.operator_rollback(target, to=to, force=force)
+    except RemedyInProgress as exc:
+        raise CommandError(str(exc), FAILED) from exc
     except NothingToRollBack as exc:
         raise CommandError(str(exc), NOT_FOUND if exc.not_found else BAD_INPUT) from exc
     ok = result.outcome in ("rollback-started", "revert-started")

@@ -195,8 +195,10 @@ class LifecycleEngine:
         group = self.emulator.groups[(deployment["applicationName"], deployment["deploymentGroupName"])]
         pair = group["loadBalancerInfo"]["targetGroupPairInfoList"][0]
         blue_green = group.get("blueGreenDeploymentConfiguration") or {}
-        alarms = group.get("alarmConfiguration") or {}
-        rollback = group.get("autoRollbackConfiguration") or {}
+        # a deployment's own alarm and rollback configurations replace the group's (CreateDeployment's
+        # overrideAlarmConfiguration and autoRollbackConfiguration)
+        alarms = deployment.get("overrideAlarmConfiguration") or group.get("alarmConfiguration") or {}
+        rollback = deployment.get("autoRollbackConfiguration") or group.get("autoRollbackConfiguration") or {}
         return {
             "prod": pair["prodTrafficRoute"]["listenerArns"][0],
             "test": ((pair.get("testTrafficRoute") or {}).get("listenerArns") or [None])[0],
@@ -440,8 +442,7 @@ class LifecycleEngine:
     def _alarm_stop(self, deployment: dict[str, Any]) -> bool:
         """CodeDeploy polls the group's alarms while the deployment runs; one in ALARM stops it."""
         group = self._group(deployment)
-        override = deployment.get("overrideAlarmConfiguration") or {}
-        if not group["alarms"] or override.get("enabled") is False:
+        if not group["alarms"]:  # none configured, polling disabled, or every alarm overridden away
             return False
         alarms = aws.client("cloudwatch").describe_alarms(AlarmNames=group["alarms"])["MetricAlarms"]
         firing = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]

@@ -226,6 +226,7 @@ class World:
         """A clean slate for the next scenario (same servers)."""
         urllib.request.urlopen(urllib.request.Request(self.moto_url + "/moto-api/reset", method="POST"))  # noqa: S310
         self._close_apps_and_listeners()
+        self.__dict__.pop("environment", None)  # moto forgot it: no traffic until one is built again
         self.behaviours.clear()
         self.tags.clear()
         self.events.clear()
@@ -372,6 +373,7 @@ class World:
         ledger = runtime.services().ledger
         ledger.put_release(release)
         ledger.set_known_good(release)
+        ledger.set_live(release)
         self.note("setup", f"{self.spec.target}: {initial_tag} serves production and is KNOWN_GOOD")
         return env
 

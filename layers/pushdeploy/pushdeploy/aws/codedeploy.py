@@ -8,7 +8,13 @@ from typing import Any, Literal
 
 from pushdeploy import aws
 from pushdeploy.errors import DeploymentBusy, DeploymentGroupNotFound, DeploymentNotFound
-from pushdeploy.model.deployments import ACTIVE_STATUSES, Deployment, DeploymentGroup, active_deployment_in
+from pushdeploy.model.deployments import (
+    ACTIVE_STATUSES,
+    AlarmOverride,
+    Deployment,
+    DeploymentGroup,
+    active_deployment_in,
+)
 
 _GROUP_TTL_SECONDS = 300.0
 _groups: dict[tuple[str, str], tuple[float, DeploymentGroup]] = {}
@@ -58,9 +64,15 @@ def create_deployment(
     *,
     config_name: str | None,
     description: str,
-    ignore_alarms: bool = False,
+    alarms: AlarmOverride | None = None,
+    auto_rollback: bool = True,
 ) -> str:
-    """Start a deployment; :class:`DeploymentBusy` when the group already has an active one."""
+    """Start a deployment; :class:`DeploymentBusy` when the group already has an active one.
+
+    ``alarms`` overrides the group's alarm configuration for this deployment (CodeDeploy then polls only the
+    alarms it names, or none); ``auto_rollback=False`` turns off CodeDeploy's automatic rollback for it (a remedy
+    that fails must never flip production back to the release it was removing).
+    """
     kwargs: dict[str, Any] = {
         "applicationName": application,
         "deploymentGroupName": group,
@@ -69,8 +81,10 @@ def create_deployment(
     }
     if config_name:
         kwargs["deploymentConfigName"] = config_name
-    if ignore_alarms:  # a revert must not be blocked by the very alarm that asked for it
-        kwargs["overrideAlarmConfiguration"] = {"enabled": False, "alarms": []}
+    if alarms is not None:
+        kwargs["overrideAlarmConfiguration"] = alarms.as_api()
+    if not auto_rollback:
+        kwargs["autoRollbackConfiguration"] = {"enabled": False, "events": []}
     try:
         return str(aws.codedeploy_client().create_deployment(**kwargs)["deploymentId"])
     except Exception as exc:

@@ -1,29 +1,42 @@
-"""Claims: one digest starts at most one release per target (``CLAIM#<digest>``), and pushes never go back in
-time (``NEWEST_PUSH``: the newest push accepted, by push time; an older one arriving later is stale)."""
+"""Idempotency means "the same event, or already there" (design.md section 9).
+
+A push is a duplicate when it is a redelivery of the same event (``EVENT#<id>``), or its digest is live (``LIVE``),
+in flight or queued for the target (``CLAIM#<digest>``, held by an unfinished release and given back when the release
+ends). Any other push of a digest, a re-tag of an older image included, is a new intent and deploys unless the digest
+is quarantined. Pushes never go back in time (``NEWEST_PUSH``: the newest push accepted; an older one is stale).
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+from typing import Any
 
-from pushdeploy import clock
+from pushdeploy import aws, clock
 from pushdeploy.ledger.table import Table, cancellation_reasons, pk
 from pushdeploy.model.images import ImagePush
-from pushdeploy.model.releases import Claim, Release, Trigger
+from pushdeploy.model.releases import UNFINISHED_STATUSES, Claim, Release, Trigger
 
 CLAIM_LEASE_SECONDS = 15 * 60  # a claim whose owner died mid-way (timeout, OOM) is taken over after this
+EVENT_MEMORY_SECONDS = 7 * 24 * 3600  # EventBridge retries for at most 24 hours; Lambda's async queue 6
 _CLAIM_IS_FREE = "attribute_not_exists(pk) OR (#state = :claimed AND lease_until < :now)"
 NOT_OLDER_THAN_NEWEST = "attribute_not_exists(order_key) OR order_key <= :k"
 
 
 class Claims(Table):
     def claim_push(self, target: str, push: ImagePush, *, trigger: Trigger = "push") -> tuple[Claim, Release | None]:
-        """Claim (target, digest) and create its release, unless the digest is quarantined, claimed or stale.
+        """Claim (target, digest) for this push and create its release, unless it is a duplicate, quarantined or
+        stale. One transaction: not quarantined, not live, not in flight, not this event again, not older than the
+        newest accepted push; then the claim, the release, the event and the newest push are written together.
 
-        One transaction: no quarantine marker, no live claim (a claim whose lease ran out is taken over),
-        the push is not older than the newest accepted; then the claim and the release are written together.
+        A retry of a push whose start failed (Lambda retries the event) continues the same release.
         """
         digest = push.image.digest
-        now = clock.now()
+        seen = self._get(pk(target), f"EVENT#{push.event_id}")
+        plain = self._get(pk(target), f"RELEASE#{seen['release_id']}") if seen else None
+        earlier = Release.from_record(plain) if plain else None
+        if seen and not (earlier is not None and earlier.status == "START_FAILED"):
+            return Claim("duplicate", str(seen["release_id"]), "the same push event, delivered again"), None
         release = Release.new(
             target=target,
             digest=digest,
@@ -34,17 +47,25 @@ class Claims(Table):
             event_id=push.event_id,
             pushed_at=push.pushed_at,
         )
-        claim_item = self._item(
-            {
-                "pk": pk(target),
-                "sk": f"CLAIM#{digest}",
-                "kind": "claim",
-                "release_id": release.release_id,
-                "state": "CLAIMED",
-                "claimed_at": clock.iso(now),
-                "lease_until": clock.iso(now + timedelta(seconds=CLAIM_LEASE_SECONDS)),
+        if earlier is not None:  # the same push again after a failed start: one release, not one per attempt
+            release.release_id, release.created_at, release.reason = earlier.release_id, earlier.created_at, None
+        for _ in range(3):
+            claimed = self._try_claim(target, push, release, retry_of=earlier)
+            if claimed is not None:
+                return claimed
+        return Claim("duplicate", None, "the digest's claim keeps changing hands"), None
+
+    def _try_claim(
+        self, target: str, push: ImagePush, release: Release, *, retry_of: Release | None
+    ) -> tuple[Claim, Release | None] | None:
+        digest = push.image.digest
+        now = clock.now()
+        event_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        if retry_of is not None:
+            event_condition = {
+                "ConditionExpression": "release_id = :r",
+                "ExpressionAttributeValues": {":r": {"S": retry_of.release_id}},
             }
-        )
         steps = {
             "not-quarantined": {
                 "ConditionCheck": {
@@ -53,16 +74,49 @@ class Claims(Table):
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
+            "not-live": {
+                "ConditionCheck": {
+                    "TableName": self.table,
+                    "Key": self._key(pk(target), "LIVE"),
+                    "ConditionExpression": "attribute_not_exists(pk) OR digest <> :d",
+                    "ExpressionAttributeValues": {":d": {"S": digest}},
+                }
+            },
             "claim": {
                 "Put": {
                     "TableName": self.table,
-                    "Item": claim_item,
+                    "Item": self._item(
+                        {
+                            "pk": pk(target),
+                            "sk": f"CLAIM#{digest}",
+                            "kind": "claim",
+                            "release_id": release.release_id,
+                            "state": "CLAIMED",
+                            "claimed_at": clock.iso(now),
+                            "lease_until": clock.iso(now + timedelta(seconds=CLAIM_LEASE_SECONDS)),
+                        }
+                    ),
                     "ConditionExpression": _CLAIM_IS_FREE,
                     "ExpressionAttributeNames": {"#state": "state"},
                     "ExpressionAttributeValues": {":claimed": {"S": "CLAIMED"}, ":now": {"S": clock.iso(now)}},
                 }
             },
             "release": {"Put": {"TableName": self.table, "Item": self._release_item(release)}},
+            "event": {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._item(
+                        {
+                            "pk": pk(target),
+                            "sk": f"EVENT#{push.event_id}",
+                            "kind": "event",
+                            "release_id": release.release_id,
+                            "expires_at": int(time.time()) + EVENT_MEMORY_SECONDS,
+                        }
+                    ),
+                    **event_condition,
+                }
+            },
             "newest-push": {  # pushes arrive in any order: an older one never follows a newer one
                 "Update": {
                     "TableName": self.table,
@@ -79,20 +133,73 @@ class Claims(Table):
             reasons = cancellation_reasons(exc, list(steps))
             if reasons is None:
                 raise
-            if reasons.get("not-quarantined") == "ConditionalCheckFailed":
+            failed = {step for step, code in reasons.items() if code == "ConditionalCheckFailed"}
+            if "not-quarantined" in failed:
                 return Claim("quarantined", None), None
-            if reasons.get("claim") == "ConditionalCheckFailed":
-                existing = self._get(pk(target), f"CLAIM#{digest}")
-                return Claim("duplicate", (existing or {}).get("release_id")), None
-            if reasons.get("newest-push") == "ConditionalCheckFailed":
+            if "event" in failed:
+                seen = self._get(pk(target), f"EVENT#{push.event_id}") or {}
+                return Claim("duplicate", seen.get("release_id"), "the same push event, delivered again"), None
+            if "not-live" in failed:
+                live = self._get(pk(target), "LIVE") or {}
+                return Claim("duplicate", live.get("release_id"), "the digest is already live"), None
+            if "claim" in failed:
+                holder = self._get(pk(target), f"CLAIM#{digest}")
+                if holder is None or self._claim_outlived_its_release(target, digest, holder):
+                    return None  # given back meanwhile, or its release ended without giving it back: try again
+                return Claim("duplicate", holder.get("release_id"), "the digest is already deploying or queued"), None
+            if "newest-push" in failed:
                 return Claim("stale", None), None
             raise
         return Claim("claimed", release.release_id), release
 
+    def _claim_outlived_its_release(self, target: str, digest: str, holder: dict[str, Any]) -> bool:
+        """A claim whose release is finished (its end was recorded but the claim not given back): free it."""
+        plain = self._get(pk(target), f"RELEASE#{holder.get('release_id')}")
+        owner = Release.from_record(plain) if plain else None
+        if owner is not None and owner.status in UNFINISHED_STATUSES:
+            return False
+        self.give_back_claim(target, digest, owner.release_id if owner else None)
+        return True
+
     def complete_claim(self, target: str, digest: str) -> None:
-        """Handled for good: a redelivery is a duplicate, however long the release waits."""
+        """Started or queued: the claim is held until the release ends, however long it waits."""
         self.client.update_item(**self._claim_done(target, digest))
 
     def drop_claim(self, target: str, digest: str) -> None:
         """Forget a claim so that a redelivery (or a later push) of the digest may start it again."""
         self.client.delete_item(TableName=self.table, Key=self._key(pk(target), f"CLAIM#{digest}"))
+
+    def give_back_claim(self, target: str, digest: str, release_id: str | None) -> None:
+        """The release holding the digest's claim ended: a later push of the digest is a new intent."""
+        condition: dict[str, Any] = {}
+        if release_id is not None:
+            condition = {
+                "ConditionExpression": "release_id = :r",
+                "ExpressionAttributeValues": {":r": {"S": release_id}},
+            }
+        try:
+            self.client.delete_item(TableName=self.table, Key=self._key(pk(target), f"CLAIM#{digest}"), **condition)
+        except Exception as exc:
+            if aws.error_code(exc) != "ConditionalCheckFailedException":
+                raise  # another release holds it now: not ours to give back
+
+    # -- what serves production -------------------------------------------------------------------------------
+    def set_live(self, release: Release) -> None:
+        """``LIVE``: the digest production serves since ``release`` succeeded (a push of it is "already there")."""
+        self.client.put_item(
+            TableName=self.table,
+            Item=self._item(
+                {
+                    "pk": pk(release.target),
+                    "sk": "LIVE",
+                    "kind": "live",
+                    "release_id": release.release_id,
+                    "digest": release.digest,
+                    "since": clock.iso(),
+                }
+            ),
+        )
+
+    def live_digest(self, target: str) -> str | None:
+        plain = self._get(pk(target), "LIVE")
+        return str(plain["digest"]) if plain else None

@@ -50,6 +50,7 @@ class DeploymentGroup:
     alarms_enabled: bool
     deployment_config: str
     auto_rollback_events: tuple[str, ...] = field(default=())
+    ignore_poll_alarm_failure: bool = False
 
     @classmethod
     def from_api(cls, info: dict[str, Any]) -> DeploymentGroup:
@@ -70,7 +71,41 @@ class DeploymentGroup:
             alarms_enabled=bool(alarm_config.get("enabled", False)),
             deployment_config=info.get("deploymentConfigName") or "CodeDeployDefault.ECSAllAtOnce",
             auto_rollback_events=tuple(rollback.get("events", [])) if rollback.get("enabled") else (),
+            ignore_poll_alarm_failure=bool(alarm_config.get("ignorePollAlarmFailure", False)),
         )
+
+
+@dataclass(frozen=True)
+class AlarmOverride:
+    """CreateDeployment's ``overrideAlarmConfiguration``: the alarms CodeDeploy polls for this deployment only.
+
+    A remedy turns polling off (it must not be blocked by the alarm that asked for it); a change that starts while
+    some of the group's alarms already fire leaves exactly those out, and the others stay armed.
+    """
+
+    alarms: tuple[str, ...]
+    ignore_poll_failure: bool = False
+
+    @classmethod
+    def none(cls) -> AlarmOverride:
+        return cls(())
+
+    @classmethod
+    def excluding(cls, group: DeploymentGroup, firing: set[str] | frozenset[str]) -> AlarmOverride | None:
+        """The group's alarms but ``firing`` (None when nothing needs leaving out: the group's own configuration)."""
+        if not group.alarms_enabled or not group.alarms or not firing & set(group.alarms):
+            return None
+        return cls(tuple(a for a in group.alarms if a not in firing), group.ignore_poll_alarm_failure)
+
+    def alarms_left_out(self, group: DeploymentGroup) -> tuple[str, ...]:
+        return tuple(a for a in group.alarms if a not in self.alarms)
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "enabled": bool(self.alarms),
+            "ignorePollAlarmFailure": self.ignore_poll_failure,
+            "alarms": [{"name": name} for name in self.alarms],
+        }
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ ICONS = {
     "REFUSED": "⛔",
     "KNOWN_GOOD": "🟢",
     "READY": "⏸",
+    "REVERTED": "⏪",
+    "ALARM_DURING_REMEDY": "⚠️",
+    "REMEDY_FAILED": "🚨",
 }
 HEADLINES = {
     "IN_PROGRESS": "deploying",
@@ -30,7 +33,11 @@ HEADLINES = {
     "REFUSED": "refused (quarantined digest)",
     "KNOWN_GOOD": "is now the known-good release",
     "READY": "is ready and waits for traffic to be rerouted",
+    "REVERTED": "was reverted",
+    "ALARM_DURING_REMEDY": "is still in ALARM while the remedy deploys",
+    "REMEDY_FAILED": "REMEDY FAILED: production may still serve the release it was removing; act now",
 }
+PROBLEM_STATES = frozenset({"FAILED", "STOPPED", "REJECTED", "REFUSED", "REVERTED", "REMEDY_FAILED"})
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,10 @@ def compose(release: Release, state: str) -> Message:
     for key in ("revision", "source", "version"):
         if release.commit.get(key):
             fields[f"commit_{key}"] = release.commit[key]
-    if state in ("FAILED", "STOPPED", "REJECTED", "REFUSED"):
+    if state in PROBLEM_STATES:
         fields["reason"] = failure_detail(release)
+    if state == "ALARM_DURING_REMEDY" and release.incidents:
+        fields["reason"] = release.incidents[-1]
     if release.reverts_release_id:
         fields["reverts_release"] = release.reverts_release_id
     if release.rolled_back_by:

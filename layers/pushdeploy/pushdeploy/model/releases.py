@@ -15,13 +15,21 @@ ReleaseStatus = Literal[
     "SUCCEEDED",
     "FAILED",
     "STOPPED",  # stopped (and rolled back) by an alarm, an operator or a superseding push
+    "REVERTED",  # succeeded, then replaced by a revert to KNOWN_GOOD (an alarm in its watch window, an operator)
     "SUPERSEDED",  # never started: a newer push took its place
     "REJECTED",  # the group was busy and the target's policy is reject
     "REFUSED",  # quarantined digest
     "START_FAILED",  # could not be started (bad config, AWS error after retries)
 ]
-Trigger = Literal["push", "revert", "manual", "rollback"]
+Trigger = Literal["push", "revert", "manual", "rollback", "operator-rollback"]
 UNFINISHED_STATUSES: frozenset[str] = frozenset({"RECEIVED", "QUEUED", "IN_PROGRESS"})
+# A remedy moves production back toward a release that already proved itself: a revert to KNOWN_GOOD, CodeDeploy's
+# rollback deployment, an operator's rollback. Nothing in pushdeploy stops or supersedes a remedy (design.md s. 9).
+REMEDY_TRIGGERS: frozenset[str] = frozenset({"revert", "rollback", "operator-rollback"})
+# The reasons a release waits (in the queue): they describe the wait, and go when it starts.
+WAITING_FOR_GROUP = "waiting for active deployment"
+WAITING_FOR_RETRY = "to be retried:"
+REMEDY_NAMES = {"revert": "revert", "rollback": "CodeDeploy rollback", "operator-rollback": "operator rollback"}
 
 
 def new_release_id(digest: str) -> str:
@@ -57,6 +65,9 @@ class Release:
     hooks: dict[str, Any] = field(default_factory=dict)
     commit: dict[str, str] = field(default_factory=dict)
     alarm: str | None = None
+    excluded_alarms: list[str] = field(default_factory=list)  # in ALARM when it started: CodeDeploy told to ignore
+    earlier_deployment_ids: list[str] = field(default_factory=list)  # attempts stopped through no fault of its own
+    incidents: list[str] = field(default_factory=list)  # what happened during a remedy (alarms still firing, ...)
 
     @classmethod
     def new(
@@ -95,6 +106,17 @@ class Release:
     @property
     def is_unfinished(self) -> bool:
         return self.status in UNFINISHED_STATUSES
+
+    @property
+    def is_remedy(self) -> bool:
+        return self.trigger in REMEDY_TRIGGERS
+
+    @property
+    def order_key(self) -> str:
+        """Where a push sorts among pushes (see :attr:`ImagePush.order_key`); other releases by creation."""
+        if self.pushed_at and self.event_id:
+            return f"{self.pushed_at}#{self.event_id}"
+        return f"{self.created_at}#{self.release_id}"
 
     def failed_hook(self) -> str | None:
         """``<Stage> hook failed: <its reason>``, from the verdicts the hooks recorded on this release."""
@@ -166,3 +188,4 @@ class Claim:
 
     outcome: ClaimOutcome
     release_id: str | None
+    why: str = ""

@@ -13,6 +13,7 @@ from pushdeploy.model.results import Result
 from pushdeploy.model.targets import Target, TargetCatalog
 from pushdeploy.observability import count, logger, measure_ms
 from pushdeploy.services.lifecycle import Lifecycle
+from pushdeploy.services.remedies import Remedy, remedy_in_flight
 from pushdeploy.services.reverts import Reverts
 
 
@@ -53,13 +54,9 @@ class AlarmResponder:
         why = f"alarm {alarm.name} ({alarm.kind}) in ALARM: {alarm.reason}"
         for deployment_id in codedeploy.active_deployment_ids(target.application, target.deployment_group):
             deployment = codedeploy.get_deployment(deployment_id)
-            if deployment.is_rollback:
-                return Result(
-                    "recorded",
-                    f"{why}; rollback {deployment_id} already under way",
-                    target.name,
-                    deployment_id=deployment_id,
-                )
+            remedy = remedy_in_flight(self.ledger, deployment)
+            if remedy is not None:
+                return self._during_remedy(target, alarm, remedy, why)
             started = deployment.created_at
             if started is not None and alarm.changed_at <= started:
                 reason = (
@@ -109,6 +106,31 @@ class AlarmResponder:
             return Result("recorded", f"{why}; auto_revert is off for {target.name}", target.name, bad.release_id)
         count("RollbackTriggered")
         return self.reverts.revert(target, bad=bad, reason=why, trigger_alarm=alarm.name)
+
+    def _during_remedy(self, target: Target, alarm: AlarmEvent, remedy: Remedy, why: str) -> Result:
+        """An alarm while a remedy deploys (alarms flap while tasks start, and the bad release's errors take minutes
+        to leave the alarm's window): recorded and told, never acted on. Stopping the remedy would put the bad
+        release back and quarantine the known-good digest."""
+        incident = f"still in ALARM while {remedy.describe()}: alarm {alarm.name} at {clock.iso(alarm.changed_at)}"
+        reason = f"{why}; {incident} (a remedy is never stopped)"
+        logger.warning(
+            "alarm during a remedy: recorded, the remedy continues",
+            target=target.name,
+            alarm=alarm.name,
+            deployment_id=remedy.deployment.deployment_id,
+        )
+        release = remedy.release
+        if release is not None and incident not in release.incidents:  # a redelivered alarm event says nothing new
+            release.incidents = [*release.incidents, incident]
+            self.ledger.update_release(target.name, release.release_id, incidents=release.incidents)
+            self.lifecycle.notifier.send(release, "ALARM_DURING_REMEDY", **self.lifecycle.channels(target))
+        return Result(
+            "recorded",
+            reason,
+            target.name,
+            release.release_id if release else None,
+            remedy.deployment.deployment_id,
+        )
 
     def _note(self, deployment_id: str, *, reason: str) -> None:
         release = self.ledger.release_by_deployment(deployment_id)

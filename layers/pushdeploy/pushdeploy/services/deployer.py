@@ -54,7 +54,7 @@ class Deployer:
         if claim.outcome == "duplicate":
             if claim.release_id and push.tag:
                 self.ledger.add_tag(target.name, claim.release_id, push.tag)
-            reason = f"digest already handled by release {claim.release_id}"
+            reason = f"duplicate: {claim.why or 'digest already handled'} (release {claim.release_id})"
             logger.info(
                 "duplicate push",
                 target=target.name,

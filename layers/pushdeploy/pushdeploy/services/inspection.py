@@ -65,7 +65,7 @@ class Inspection:
             (
                 r
                 for r in self.ledger.releases(target.name, limit=50)
-                if r.task_definition_arn == service.task_definition_arn and r.status == "SUCCEEDED"
+                if r.task_definition_arn == service.task_definition_arn and r.status in ("SUCCEEDED", "REVERTED")
             ),
             None,
         )

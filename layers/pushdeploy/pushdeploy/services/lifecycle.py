@@ -12,13 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from pushdeploy import clock
-from pushdeploy.aws import codedeploy, ecs
+from pushdeploy.aws import cloudwatch, codedeploy, ecs
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.deployments import Deployment
 from pushdeploy.model.events import DeploymentEvent, Ignored, is_scheduled_sweep, parse_deployment_event
 from pushdeploy.model.images import parse_image_uri
-from pushdeploy.model.releases import Release, ReleaseStatus
+from pushdeploy.model.releases import WAITING_FOR_RETRY, Release, ReleaseStatus
 from pushdeploy.model.results import Result
 from pushdeploy.model.targets import Target, TargetCatalog
 from pushdeploy.observability import count, logger
@@ -92,10 +92,13 @@ class Lifecycle:
                 reason=reason,
             )
             return Result("ignored", reason, target.name, deployment_id=deployment_id)
+        if release.deployment_id != deployment_id and deployment_id in release.earlier_deployment_ids:
+            reason = f"deployment {deployment_id} was an earlier attempt of release {release.release_id}"
+            return Result("recorded", reason, target.name, release.release_id, deployment_id)
         status = STATUS_BY_DEPLOYMENT.get(deployment.status)
         if status is None:  # still running: Created, Queued, InProgress, Ready, Baking
             if event_state == "READY" and release.status == "IN_PROGRESS":
-                self.notifier.send(release, "READY", **self._channels(target))
+                self.notifier.send(release, "READY", **self.channels(target))
             return Result(
                 "recorded",
                 f"deployment {deployment_id} is {deployment.status}",
@@ -103,8 +106,22 @@ class Lifecycle:
                 release.release_id,
                 deployment_id,
             )
-        if release.status == status:
+        if release.status == status or (release.status == "REVERTED" and status == "SUCCEEDED"):
             return Result("recorded", f"release already {status}", target.name, release.release_id, deployment_id)
+        if release.status != "IN_PROGRESS":  # it ended already (a late or duplicated event): the ledger stands
+            return Result(
+                "recorded", f"release already {release.status}", target.name, release.release_id, deployment_id
+            )
+        if self._not_its_fault(target, release, deployment):
+            self._retry(target, release, deployment)
+            self._after_terminal(target)
+            return Result(
+                "queued",
+                f"release {release.release_id} stopped through no fault of its own: {release.reason}",
+                target.name,
+                release.release_id,
+                deployment_id,
+            )
         self._finish(target, release, status, deployment)
         self._after_terminal(target)
         return Result(
@@ -124,9 +141,13 @@ class Lifecycle:
                 release.reason = changes["reason"] = why
         if deployment.rollback_deployment_id:
             release.rolled_back_by = changes["rolled_back_by"] = deployment.rollback_deployment_id
-        if deployment.stopped_by_alarm and release.trigger in ("push", "manual"):
+        if deployment.stopped_by_alarm and not release.is_remedy:
             self._stopped_by_alarm(target, release, deployment, changes)
         self.ledger.update_release(target.name, release.release_id, **changes)
+        if release.trigger == "push":  # it ended: a later push of the digest is a new intent
+            self.ledger.give_back_claim(target.name, release.digest, release.release_id)
+        if status == "SUCCEEDED":
+            self.ledger.set_live(release)
         count("DeploymentSucceeded" if status == "SUCCEEDED" else "DeploymentFailed")
         logger.info(
             "release finished",
@@ -138,7 +159,76 @@ class Lifecycle:
         )
         if status == "SUCCEEDED" and release.trigger != "rollback":
             self._became_candidate(target, release)
-        self.notifier.send(release, status, **self._channels(target))
+        self.notifier.send(release, status, **self.channels(target))
+        if status != "SUCCEEDED" and release.is_remedy:
+            self._remedy_failed(target, release)
+
+    def _remedy_failed(self, target: Target, release: Release) -> None:
+        """A remedy that fails is escalated to people, loudly; nothing flips production back to the release it was
+        removing (pushdeploy starts remedies without CodeDeploy's automatic rollback)."""
+        count("RemedyFailed")
+        logger.error(
+            "REMEDY FAILED: production may still serve the release it was removing",
+            target=target.name,
+            release_id=release.release_id,
+            deployment_id=release.deployment_id,
+            reason=release.reason,
+        )
+        self.notifier.send(release, "REMEDY_FAILED", **self.channels(target))
+
+    # -- stopped through no fault of its own ----------------------------------------------------------------------
+    def _not_its_fault(self, target: Target, release: Release, deployment: Deployment) -> bool:
+        """CodeDeploy stopped a change for an alarm that was already in ALARM when the change started (the race
+        between pushdeploy reading the alarms and CreateDeployment): the alarm is the previous release's."""
+        if not deployment.stopped_by_alarm or release.is_remedy or deployment.created_at is None:
+            return False
+        try:
+            firing = cloudwatch.alarms_in_alarm(deployment.activated_alarms or ())
+        except Exception:  # noqa: BLE001 - unknown: judge it as its own fault (quarantine is the safe side)
+            logger.exception("could not read the alarms that stopped the deployment", target=target.name)
+            return False
+        if not firing or set(firing) != set(deployment.activated_alarms):
+            return False
+        return all(since is not None and since <= deployment.created_at for since in firing.values())
+
+    def _retry(self, target: Target, release: Release, deployment: Deployment) -> None:
+        """The same release waits again (one release, however many attempts); it starts once the rollback is done,
+        with the firing alarms left out of CodeDeploy's polling (they are watched by pushdeploy instead)."""
+        alarms = ", ".join(deployment.activated_alarms)
+        reason = (
+            f"{WAITING_FOR_RETRY} attempt {deployment.deployment_id} was stopped by CodeDeploy for alarm {alarms}, "
+            "already in ALARM before it started (not this release's fault); it starts again when the group is free, "
+            "that alarm left out"
+        )
+        release.reason = reason
+        release.earlier_deployment_ids = [*release.earlier_deployment_ids, deployment.deployment_id]
+        self.ledger.update_release(
+            target.name,
+            release.release_id,
+            status="QUEUED",
+            reason=reason,
+            earlier_deployment_ids=release.earlier_deployment_ids,
+        )
+        queued, displaced = self.ledger.offer_pending(target.name, release, release.order_key)
+        if not queued:
+            self.ledger.update_release(
+                target.name,
+                release.release_id,
+                status="SUPERSEDED",
+                reason=f"{reason}; a newer push took its place",
+                finished_at=clock.iso(),
+            )
+            self.ledger.give_back_claim(target.name, release.digest, release.release_id)
+        elif displaced is not None and displaced.release_id != release.release_id:
+            self.ledger.update_release(
+                target.name,
+                displaced.release_id,
+                status="SUPERSEDED",
+                reason=f"replaced in the queue by {release.digest} (retried)",
+                finished_at=clock.iso(),
+            )
+            self.ledger.give_back_claim(target.name, displaced.digest, displaced.release_id)
+        logger.warning("release retried: stopped for a pre-existing alarm", target=target.name, alarms=alarms)
 
     @staticmethod
     def _stopped_tasks(target: Target, release: Release, deployment: Deployment) -> str | None:
@@ -203,7 +293,7 @@ class Lifecycle:
         )
         release = Release.new(
             target=target.name,
-            digest=image.digest if image else "unknown",
+            digest=image.digest if image else "unknown",  # shown as is; never quarantined (remedies are not)
             image_uri=image_uri,
             trigger="rollback",
             status="IN_PROGRESS",
@@ -216,7 +306,8 @@ class Lifecycle:
             tags=[],
         )
         self.ledger.put_release(release)
-        self.ledger.update_release(target.name, undone.release_id, rolled_back_by=release.deployment_id)
+        if undone.deployment_id == triggering:  # a retried release's earlier attempt: its current one stands
+            self.ledger.update_release(target.name, undone.release_id, rolled_back_by=release.deployment_id)
         logger.info(
             "rollback deployment recorded",
             target=target.name,
@@ -235,7 +326,7 @@ class Lifecycle:
         self.retention.prune(target)
 
     @staticmethod
-    def _channels(target: Target) -> dict[str, Any]:
+    def channels(target: Target) -> dict[str, Any]:
         return {"topic_arn": target.notify.sns_topic_arn, "slack_secret_arn": target.notify.slack_webhook_secret_arn}
 
     # -- known good and reconciliation --------------------------------------------------------------------------
@@ -247,7 +338,7 @@ class Lifecycle:
         release = self.ledger.get_release(target.name, candidate.release_id)
         if release is not None and release.status == "SUCCEEDED":
             self.ledger.set_known_good(release)
-            self.notifier.send(release, "KNOWN_GOOD", **self._channels(target))
+            self.notifier.send(release, "KNOWN_GOOD", **self.channels(target))
             logger.info("release is known good", target=target.name, release_id=release.release_id)
         self.ledger.clear_candidate(target.name, candidate.release_id)
         return True

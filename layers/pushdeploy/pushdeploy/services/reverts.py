@@ -14,6 +14,7 @@ from pushdeploy.model.results import Result
 from pushdeploy.model.targets import Target
 from pushdeploy.observability import count, logger
 from pushdeploy.services.inspection import Inspection
+from pushdeploy.services.remedies import remedy_in_flight
 from pushdeploy.services.starter import Starter
 
 
@@ -23,6 +24,10 @@ class NothingToRollBack(Exception):
     def __init__(self, message: str, *, not_found: bool = False) -> None:
         super().__init__(message)
         self.not_found = not_found
+
+
+class RemedyInProgress(Exception):
+    """A remedy is deploying: an operator's rollback now would undo it (unless forced)."""
 
 
 @dataclass
@@ -41,12 +46,18 @@ class Reverts:
         status = codedeploy.stop_with_rollback(deployment_id, reason)
         release = self.ledger.release_by_deployment(deployment_id)
         if release is not None:
-            if alarm is not None:
-                self.ledger.update_release(target.name, release.release_id, alarm=alarm, reason=reason)
-            else:
-                self.ledger.update_release(target.name, release.release_id, reason=reason)
-            self.ledger.quarantine(target.name, release.digest, reason=quarantine_reason, release_id=release.release_id)
+            changes = {"reason": reason} | ({"alarm": alarm} if alarm is not None else {})
+            self.ledger.update_release(target.name, release.release_id, **changes)
+            if not release.is_remedy:
+                self.quarantine(target, release.digest, reason=quarantine_reason, release_id=release.release_id)
         return status, release
+
+    def quarantine(self, target: Target, digest: str, *, reason: str, release_id: str | None) -> bool:
+        """Quarantine a bad digest, never KNOWN_GOOD's (automation never takes away the way back)."""
+        if self.ledger.quarantine(target.name, digest, reason=reason, release_id=release_id):
+            return True
+        logger.warning("known-good digest not quarantined", target=target.name, digest=digest, reason=reason)
+        return False
 
     def revert(
         self,
@@ -67,8 +78,8 @@ class Reverts:
         known_good = to or self.ledger.known_good(target.name)
         bad_id = bad.release_id if bad else None
         digest = bad.digest if bad else bad_digest
-        if digest:
-            self.ledger.quarantine(target.name, digest, reason=reason, release_id=bad_id)
+        if digest and (known_good is None or digest != known_good.digest):
+            self.quarantine(target, digest, reason=reason, release_id=bad_id)
         if bad_id:
             self.ledger.clear_candidate(target.name, bad_id)
         if known_good is None or known_good.release_id == bad_id:
@@ -90,8 +101,11 @@ class Reverts:
             deployment_config=target.rollback.revert_deployment_config,
         )
         self.ledger.put_release(revert)
-        if bad_id:
-            self.ledger.update_release(target.name, bad_id, reason=f"reverted: {reason}", alarm=trigger_alarm)
+        if bad is not None:
+            reverted = {"status": "REVERTED"} if bad.status == "SUCCEEDED" else {}
+            self.ledger.update_release(
+                target.name, bad.release_id, reason=f"reverted: {reason}", alarm=trigger_alarm, **reverted
+            )
         result = self.starter.start(
             target,
             revert,
@@ -110,12 +124,18 @@ class Reverts:
         return result
 
     # -- the operator's rollback ---------------------------------------------------------------------------------
-    def operator_rollback(self, target: Target, *, to: str | None) -> Result:
+    def operator_rollback(self, target: Target, *, to: str | None, force: bool = False) -> Result:
         """Stop the active deployment with rollback; with none active, go back to KNOWN_GOOD (or the release
-        ``to`` names: a digest or a tag of a succeeded release)."""
+        ``to`` names: a digest or a tag of a succeeded release). A remedy in flight is never stopped unless
+        ``force``: :class:`RemedyInProgress` says what is happening."""
         reason = "rollback requested by an operator"
         active = codedeploy.active_deployment_ids(target.application, target.deployment_group)
         if active:
+            remedy = remedy_in_flight(self.ledger, codedeploy.get_deployment(active[0]))
+            if remedy is not None and not force:
+                raise RemedyInProgress(
+                    f"{target.name}: {remedy.describe()}; a rollback now would undo it (--force to stop it anyway)"
+                )
             status, _ = self.stop_with_rollback(
                 target,
                 active[0],
@@ -123,14 +143,19 @@ class Reverts:
                 quarantine_reason="rolled back by an operator",
             )
             return Result("rollback-started", f"stopped with rollback ({status})", target.name, deployment_id=active[0])
-        destination = self._destination(target, to)
-        live = self.inspection.live(target)
+        destination = self._destination(target, to)  # resolved before anything is touched
+        live = self.inspection.live(target)  # what the service runs, whether or not the ledger knows it
         if live.task_definition_arn == destination.task_definition_arn or live.digest == destination.digest:
             raise NothingToRollBack(
                 f"{target.name} already serves {destination.tag or destination.digest}: nothing to roll back"
             )
         return self.revert(
-            target, bad=live.release, bad_digest=live.digest, reason=reason, to=destination, trigger="manual"
+            target,
+            bad=live.release,
+            bad_digest=live.digest,
+            reason=reason,
+            to=destination,
+            trigger="operator-rollback",
         )
 
     def _destination(self, target: Target, ref: str | None) -> KnownGood:

@@ -8,14 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pushdeploy import clock
-from pushdeploy.aws import codedeploy, ecs
+from pushdeploy.aws import cloudwatch, codedeploy, ecs
 from pushdeploy.errors import DeploymentBusy
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import build_appspec
-from pushdeploy.model.releases import Release
+from pushdeploy.model.deployments import AlarmOverride, DeploymentGroup
+from pushdeploy.model.releases import WAITING_FOR_GROUP, WAITING_FOR_RETRY, Release
 from pushdeploy.model.results import Outcome, Result
 from pushdeploy.model.targets import Target
 from pushdeploy.observability import count, logger
+from pushdeploy.services.remedies import remedy_in_flight
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Starter:
         config = deployment_config or target.deployment_config
         appspec = build_appspec(new_arn, target.container_name, target.container_port, self.hook_prefix)
         description = f"pushdeploy {release.trigger} {target.name} {release.tag or ''} {release.digest}".strip()
+        alarms = self._alarm_override(release, group)
         try:
             deployment_id = codedeploy.create_deployment(
                 target.application,
@@ -53,7 +56,8 @@ class Starter:
                 appspec.revision(),
                 config_name=config,
                 description=description,
-                ignore_alarms=release.trigger in ("revert", "manual") and task_definition_arn is not None,
+                alarms=alarms,
+                auto_rollback=not release.is_remedy,
             )
         except DeploymentBusy as busy:
             if registered_here:
@@ -66,6 +70,7 @@ class Starter:
                 if started is not None and started.release_id == release.release_id:
                     return started
             return queued
+        release.excluded_alarms = list(alarms.alarms_left_out(group)) if alarms and not release.is_remedy else []
         self.ledger.mark_started(
             release,
             deployment_id=deployment_id,
@@ -91,6 +96,27 @@ class Starter:
             deployment_id,
         )
 
+    @staticmethod
+    def _alarm_override(release: Release, group: DeploymentGroup) -> AlarmOverride | None:
+        """A remedy is never blocked by alarms (the one that asked for it is still in ALARM). A change that starts
+        while some watched alarms already fire leaves exactly those out: they are the previous release's, and a
+        fix must be able to ship; the others stay armed, and pushdeploy watches the left-out ones for a fresh
+        transition during the deployment (the alarm function)."""
+        if release.is_remedy:
+            return AlarmOverride.none()
+        if not group.alarms_enabled or not group.alarms:
+            return None
+        firing = cloudwatch.alarms_in_alarm(group.alarms)
+        override = AlarmOverride.excluding(group, frozenset(firing))
+        if override is not None:
+            logger.warning(
+                "watched alarms already in ALARM are left out of this deployment",
+                target=release.target,
+                release_id=release.release_id,
+                alarms=sorted(firing),
+            )
+        return override
+
     def _busy(self, target: Target, release: Release, busy: DeploymentBusy, order_key: str) -> Result:
         active = busy.active_deployment_id
         policy = target.on_busy if release.trigger == "push" else "queue-latest"  # reverts are never dropped
@@ -108,13 +134,21 @@ class Starter:
                 active_deployment_id=active,
             )
             return Result("rejected", reason, target.name, release.release_id, active)
-        stopped_note = ""
+        stopped_note = kept_note = ""
         if policy == "supersede" and active:
-            status = codedeploy.stop_with_rollback(active, f"superseded by {release.digest}")
-            stopped_note = f"; stopped {active} with rollback ({status})"
-            logger.info(
-                "active deployment superseded", target=target.name, stopped_deployment_id=active, digest=release.digest
-            )
+            remedy = remedy_in_flight(self.ledger, codedeploy.get_deployment(active))
+            if remedy is not None:  # a remedy is never superseded: the push waits for it
+                kept_note = f"; not superseding {remedy.describe()}"
+                logger.warning("push waits: a remedy is never superseded", target=target.name, remedy=active)
+            else:
+                status = codedeploy.stop_with_rollback(active, f"superseded by {release.digest}")
+                stopped_note = f"; stopped {active} with rollback ({status})"
+                logger.info(
+                    "active deployment superseded",
+                    target=target.name,
+                    stopped_deployment_id=active,
+                    digest=release.digest,
+                )
         queued, displaced = self.ledger.offer_pending(target.name, release, order_key)
         if release.trigger == "push":  # handled for good: a redelivered event is a duplicate, however long the wait
             self.ledger.complete_claim(target.name, release.digest)
@@ -123,6 +157,7 @@ class Starter:
             self.ledger.update_release(
                 target.name, release.release_id, status="SUPERSEDED", reason=reason, finished_at=clock.iso()
             )
+            self.ledger.give_back_claim(target.name, release.digest, release.release_id)
             logger.info("push superseded before it started", target=target.name, digest=release.digest)
             return Result("superseded", reason, target.name, release.release_id)
         if displaced is not None and displaced.release_id != release.release_id:
@@ -133,11 +168,12 @@ class Starter:
                 reason=f"replaced in the queue by newer push {release.digest}",
                 finished_at=clock.iso(),
             )
+            self.ledger.give_back_claim(target.name, displaced.digest, displaced.release_id)
         self.ledger.update_release(
             target.name,
             release.release_id,
             status="QUEUED",
-            reason=f"waiting for active deployment {active}{stopped_note}",
+            reason=f"{WAITING_FOR_GROUP} {active}{stopped_note}{kept_note}",
         )
         logger.info(
             "push queued", target=target.name, digest=release.digest, active_deployment_id=active, policy=target.on_busy
@@ -166,7 +202,10 @@ class Starter:
                 reason="digest was quarantined while queued",
                 finished_at=clock.iso(),
             )
+            self.ledger.give_back_claim(target.name, release.digest, release.release_id)
             return Result("quarantined", "digest was quarantined while queued", target.name, release.release_id)
+        if release.reason and release.reason.startswith((WAITING_FOR_GROUP, WAITING_FOR_RETRY)):
+            release.reason = None  # it no longer waits: history tells what happens next, not what was
         reuse = release.task_definition_arn if release.trigger != "push" else None  # reverts keep their revision
         return self.start(
             target,

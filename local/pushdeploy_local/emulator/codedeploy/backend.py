@@ -300,6 +300,10 @@ class CodeDeployEmulator:
             }
             if extra.get("overrideAlarmConfiguration"):
                 deployment["overrideAlarmConfiguration"] = copy.deepcopy(extra["overrideAlarmConfiguration"])
+            # "Configuration information for an automatic rollback that is added when a deployment is created"
+            rollback_config = extra.get("autoRollbackConfiguration") or group.get("autoRollbackConfiguration")
+            if rollback_config:
+                deployment["autoRollbackConfiguration"] = copy.deepcopy(rollback_config)
             if rollback_of is not None:
                 deployment["rollbackInfo"] = {
                     "rollbackTriggeringDeploymentId": rollback_of["deploymentId"],

@@ -1,0 +1,26 @@
+"""CloudWatch alarms: which of a deployment group's alarms are in ALARM, and since when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pushdeploy import aws
+
+
+def alarms_in_alarm(names: tuple[str, ...] | list[str]) -> dict[str, datetime | None]:
+    """The alarms among ``names`` whose state is ALARM, each with the moment it entered that state.
+
+    Metric and composite alarms alike (composites are answered only to a DescribeAlarms grant on ``*``).
+    """
+    if not names:
+        return {}
+    response = aws.client("cloudwatch").describe_alarms(
+        AlarmNames=list(names)[:100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
+    alarms = response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])
+    firing: dict[str, datetime | None] = {}
+    for alarm in alarms:
+        if alarm.get("StateValue") == "ALARM":
+            changed = alarm.get("StateUpdatedTimestamp")
+            firing[str(alarm["AlarmName"])] = changed if isinstance(changed, datetime) else None
+    return firing
