@@ -352,3 +352,31 @@ def test_a_stale_claim_whose_release_ended_never_blocks_a_new_push(world, codede
     again = push_later(lambda_context, tag="v1.1.0", digest=FIX)
 
     assert again["outcome"] == "deployed", again
+
+
+# -- order of pushes by the registry's clock ------------------------------------------------------------------------
+@pytest.mark.parametrize("arrival", ["newer-first", "older-first"])
+def test_two_pushes_in_one_second_are_ordered_by_the_registry_not_the_event_id(
+    world, codedeploy, lambda_context, arrival
+):
+    from pushdeploy_local.emulator.ecr import publish_image
+
+    ecr = aws.client("ecr")
+    older = publish_image(ecr, "my-repository-name", "main", seed="older").digest
+    newer = publish_image(ecr, "my-repository-name", "main", seed="newer").digest
+    second = "2019-11-16T02:00:00Z"  # EventBridge's time: both pushes in one second
+    events = {  # the event ids sort against the push order: they are random, and say nothing about it
+        older: push_event(tag="main", digest=older, event_id="ffffffff-older", time=second),
+        newer: push_event(tag="main", digest=newer, event_id="00000000-newer", time=second),
+    }
+    order = [newer, older] if arrival == "newer-first" else [older, newer]
+
+    answers = {d: load_handler("deployer").lambda_handler(events[d], lambda_context)["results"][0] for d in order}
+
+    assert answers[newer]["outcome"] in ("deployed", "queued"), answers[newer]
+    if arrival == "newer-first":
+        assert answers[older]["outcome"] == "superseded" and "newer push" in answers[older]["reason"]
+    else:
+        assert answers[older]["outcome"] == "deployed"
+        assert answers[newer]["outcome"] == "queued"  # it waits, and is the one that ships next
+        assert ledger().get_pending(TARGET).digest == newer

@@ -275,15 +275,38 @@ def test_build_catalog_without_a_prefix_names_targets_after_the_last_path_part()
     assert [t.name for t in catalog.targets] == ["web"]
 
 
-def test_a_name_declared_twice_is_kept_once_and_reported() -> None:
+def test_a_name_declared_twice_deploys_neither_and_both_documents_are_named() -> None:
     documents = {f"{PREFIX}a": doc(), f"{PREFIX}b": doc(deployment_group="other-dg")}
 
     catalog = build_catalog(documents, prefix=PREFIX)
 
-    [kept] = catalog.targets
-    assert kept.deployment_group == "web-dg"  # the first, in key order
-    [error] = catalog.errors
-    assert (error.target, error.field, error.reason) == ("web", "name", "declared more than once")
+    assert catalog.targets == ()
+    first, second = sorted(catalog.errors, key=lambda e: e.source)
+    assert (first.target, first.field, first.source) == ("web", "name", f"{PREFIX}a")
+    assert f"{PREFIX}b" in first.reason and f"{PREFIX}a" in second.reason
+    assert "neither deploys" in first.reason
+
+
+def test_two_targets_on_one_deployment_group_deploy_neither() -> None:
+    documents = {
+        f"{PREFIX}staging": doc(name="staging", tag_pattern="^main$"),
+        f"{PREFIX}prod": doc(name="prod", tag_pattern=r"^v\d+$"),
+        f"{PREFIX}other": doc(name="other", deployment_group="other-dg"),
+    }
+
+    catalog = build_catalog(documents, prefix=PREFIX)
+
+    assert [t.name for t in catalog.targets] == ["other"]
+    errors = {e.target: e for e in catalog.errors}
+    assert set(errors) == {"staging", "prod"}
+    assert errors["staging"].field == "deployment_group" and "'prod'" in errors["staging"].reason
+    assert "'staging'" in errors["prod"].reason
+
+
+def test_an_empty_tag_rule_is_an_error() -> None:
+    error = parse_target(doc(tag_pattern="  "), default_name="web")
+
+    assert isinstance(error, TargetConfigError) and error.field == "tag_pattern" and "empty" in error.reason
 
 
 def test_catalog_lookups() -> None:
@@ -326,3 +349,16 @@ def test_a_mapping_names_each_target_by_its_key() -> None:
 @pytest.mark.parametrize("document", ["targets", 3, None, {"targets": "web"}])
 def test_a_document_of_another_shape_is_none(document: Any) -> None:
     assert parse_targets_document(document, source="t.yaml") is None
+
+
+def test_a_targets_file_with_two_targets_on_one_group_names_both_entries() -> None:
+    parsed = parse_targets_document(
+        [doc(name="staging", tag_pattern="^main$"), doc(name="prod"), doc(name="api", deployment_group="api-dg")],
+        source="targets.yaml",
+    )
+
+    assert parsed is not None
+    staging, prod, api = parsed
+    assert isinstance(api, Target)
+    assert isinstance(staging, TargetConfigError) and "'prod' (targets.yaml entry 2)" in staging.reason
+    assert isinstance(prod, TargetConfigError) and "'staging' (targets.yaml entry 1)" in prod.reason

@@ -355,6 +355,57 @@ def seeds(count: int) -> dict[str, Any]:
     return {"seeds": count, "scenarios": len(scenarios), "runs": count * len(scenarios), "failed": failed}
 
 
+def histories(count: int, seed: int = 20261201) -> dict[str, Any]:
+    """``count`` generated histories (hypothesis) in the faithful world; violations counted by invariant, with the
+    first history that broke each (replay it with ``History.parse``)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from pushdeploy_local.proof.histories import INVARIANTS, Tally, run_history
+    from pushdeploy_local.proof.strategies import histories as generated
+    from pushdeploy_local.world.world import World
+
+    tally = Tally()
+    world = World().start()
+    started = time.monotonic()
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(history=generated)
+    def run(history: Any) -> None:  # never raises: every history is counted, none shrunk away
+        try:
+            tally.add(run_history(world, history), world)
+        except Exception as exc:  # noqa: BLE001 - the harness itself failed: counted as its own kind
+            tally.histories += 1
+            tally.violations["harness-error"] += 1
+            tally.examples.setdefault("harness-error", f"{type(exc).__name__}: {exc} <- {history.describe()}")
+
+    try:
+        run()
+    finally:
+        world.stop()
+    return {
+        "histories": tally.histories,
+        "pushes": tally.pushes,
+        "deployments": tally.deployments,
+        "seconds": round(time.monotonic() - started, 1),
+        "violations": {name: tally.violations.get(name, 0) for name in (*INVARIANTS, "harness-error")},
+        "examples": tally.examples,
+    }
+
+
+def print_histories(result: dict[str, Any]) -> None:
+    broken = sum(result["violations"].values())
+    print(
+        f"histories {result['histories']} generated histories ({result['pushes']} pushes, {result['deployments']} "
+        f"deployments) in {result['seconds']} s: {broken} invariant violations"
+    )
+    for name, found in result["violations"].items():
+        print(f"  {name:<40} {found}")
+    for name, example in result["examples"].items():
+        print(f"  first {name}: {example}")
+
+
 def main() -> int:
     import logging
 
@@ -370,7 +421,9 @@ def main() -> int:
     finally:
         world.stop()
     seeded = seeds(3 if quick else 20)
+    generated = histories(40 if quick else 500)
     secure = security()
+    print_histories(generated)
     print(
         f"seeds   {seeded['seeds']} seeds x {seeded['scenarios']} built-in scenarios: "
         f"{seeded['runs'] - len(seeded['failed'])}/{seeded['runs']} passed"
@@ -409,6 +462,7 @@ def main() -> int:
         "burst": bursts,
         "faults": injected,
         "seeds": seeded,
+        "histories": {k: v for k, v in generated.items() if k != "examples"},
         "security": secure,
     }
     print(json.dumps(summary, default=str))
@@ -416,4 +470,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if "--histories" in sys.argv:  # only that section: python -m pushdeploy_local.proof.chaos --histories N
+        import logging
+
+        logging.disable(logging.CRITICAL)
+        print_histories(histories(int(sys.argv[sys.argv.index("--histories") + 1])))
+        sys.exit(0)
     sys.exit(main())

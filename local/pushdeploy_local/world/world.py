@@ -16,6 +16,7 @@ import random
 import socket
 import threading
 import urllib.request
+import uuid
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -424,15 +425,20 @@ class World:
                 self.events.append(event)
         return min((due for due, _ in self.delayed), default=None)
 
+    def _event_time(self) -> str:
+        """An EventBridge envelope's ``time``: whole seconds (two events in one second cannot be ordered by it)."""
+        return self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def push_event(
         self, tag: str | None, digest: str, repository: str | None = None, event_id: str | None = None
     ) -> dict[str, Any]:
         event = json.loads((EVENTS / "ecr-image-action-push.json").read_text())
         event.update(
-            id=event_id or f"push-{len(self.deliveries)}-{digest[-8:]}-{tag}",
+            # EventBridge's event ids are random UUIDs: they say nothing about order (seeded here)
+            id=event_id or str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
             account=ACCOUNT,
             region=self.spec.region,
-            time=clock.iso(self.clock.now()).replace(".000Z", "Z"),
+            time=self._event_time(),
         )
         event["detail"].update(
             {
@@ -484,7 +490,7 @@ class World:
             id=f"cd-{deployment['deploymentId']}-{state}",
             account=ACCOUNT,
             region=self.spec.region,
-            time=clock.iso(self.clock.now()).replace(".000Z", "Z"),
+            time=self._event_time(),
             resources=[
                 f"arn:aws:codedeploy:{self.spec.region}:{ACCOUNT}:application:{app}",
                 f"arn:aws:codedeploy:{self.spec.region}:{ACCOUNT}:deploymentgroup:{app}/{group}",
@@ -523,7 +529,7 @@ class World:
             id=f"alarm-{name}-{stamp}",
             account=ACCOUNT,
             region=self.spec.region,
-            time=clock.iso(self.clock.now()).replace(".000Z", "Z"),
+            time=self._event_time(),
             resources=[f"arn:aws:cloudwatch:{self.spec.region}:{ACCOUNT}:alarm:{name}"],
         )
         detail = event["detail"]

@@ -89,3 +89,22 @@ def digest_of_tag(repository: str, tag: str) -> str:
 
 def registry_region() -> str:
     return str(aws.ecr_client().meta.region_name)
+
+
+def pushed_at(image: ImageRef) -> str | None:
+    """ECR's ``imagePushedAt`` of ``image`` (sub-second), as sortable ISO text; None when the registry does not know
+    it. Read only to order two pushes that EventBridge's one-second ``time`` cannot tell apart."""
+    from datetime import UTC, datetime
+
+    try:
+        details = aws.client("ecr", region=image.region).describe_images(
+            registryId=image.account, repositoryName=image.repository, imageIds=[{"imageDigest": image.digest}]
+        )["imageDetails"]
+    except Exception as exc:
+        if aws.error_code(exc) in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            return None
+        raise
+    moment = details[0].get("imagePushedAt") if details else None
+    if not isinstance(moment, datetime):
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

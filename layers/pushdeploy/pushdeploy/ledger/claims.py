@@ -9,12 +9,14 @@ is quarantined. Pushes never go back in time (``NEWEST_PUSH``: the newest push a
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from pushdeploy import aws, clock
+from pushdeploy.aws import ecr
 from pushdeploy.ledger.table import Table, cancellation_reasons, pk
-from pushdeploy.model.images import ImagePush
+from pushdeploy.model.images import ImagePush, refined_order_key, same_second
 from pushdeploy.model.releases import UNFINISHED_STATUSES, Claim, Release, Trigger
 
 CLAIM_LEASE_SECONDS = 15 * 60  # a claim whose owner died mid-way (timeout, OOM) is taken over after this
@@ -55,11 +57,36 @@ class Claims(Table):
                 return claimed
         return Claim("duplicate", None, "the digest's claim keeps changing hands"), None
 
+    def _order(self, target: str, push: ImagePush) -> tuple[str | None, dict[str, Any]]:
+        """The push's order key and the condition on ``NEWEST_PUSH`` that accepts it; (None, ...) when it is older.
+
+        EventBridge's ``time`` has whole seconds: a push in the same second as the newest accepted one (another
+        digest) is ordered by ECR's sub-second ``imagePushedAt`` of both images, read only then.
+        """
+        key = push.order_key
+        newest = self._get(pk(target), "NEWEST_PUSH")
+        if newest is None or not same_second(str(newest["order_key"]), key):
+            # strictly newer than every key of an earlier second; a same-second key written meanwhile fails this,
+            # and the next attempt compares registry times
+            return key, {"ConditionExpression": "attribute_not_exists(order_key) OR order_key < :k"}
+        ours = ecr.pushed_at(push.image)
+        theirs = ecr.pushed_at(replace(push.image, digest=str(newest["digest"])))
+        if ours is not None and theirs is not None and ours < theirs:
+            return None, {}
+        return refined_order_key(key, ours), {
+            "ConditionExpression": "order_key = :seen",
+            "ExpressionAttributeValues": {":seen": {"S": str(newest["order_key"])}},
+        }
+
     def _try_claim(
         self, target: str, push: ImagePush, release: Release, *, retry_of: Release | None
     ) -> tuple[Claim, Release | None] | None:
         digest = push.image.digest
         now = clock.now()
+        order_key, newest_condition = self._order(target, push)
+        if order_key is None:
+            return Claim("stale", None), None
+        release.push_order = order_key
         event_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         if retry_of is not None:
             event_condition = {
@@ -122,8 +149,12 @@ class Claims(Table):
                     "TableName": self.table,
                     "Key": self._key(pk(target), "NEWEST_PUSH"),
                     "UpdateExpression": "SET order_key = :k, digest = :d",
-                    "ConditionExpression": NOT_OLDER_THAN_NEWEST,
-                    "ExpressionAttributeValues": {":k": {"S": push.order_key}, ":d": {"S": digest}},
+                    "ConditionExpression": newest_condition["ConditionExpression"],
+                    "ExpressionAttributeValues": {
+                        ":k": {"S": order_key},
+                        ":d": {"S": digest},
+                        **newest_condition.get("ExpressionAttributeValues", {}),
+                    },
                 }
             },
         }
@@ -148,6 +179,9 @@ class Claims(Table):
                     return None  # given back meanwhile, or its release ended without giving it back: try again
                 return Claim("duplicate", holder.get("release_id"), "the digest is already deploying or queued"), None
             if "newest-push" in failed:
+                newest = self._get(pk(target), "NEWEST_PUSH") or {}
+                if same_second(str(newest.get("order_key", "")), push.order_key):
+                    return None  # a push of the same second got there first: compare registry times
                 return Claim("stale", None), None
             raise
         return Claim("claimed", release.release_id), release

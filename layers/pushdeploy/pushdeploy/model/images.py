@@ -49,8 +49,18 @@ class ImagePush:
 
     @property
     def order_key(self) -> str:
-        """Total order of pushes: newer pushes sort after older ones (event id breaks ties)."""
-        return f"{self.pushed_at}#{self.event_id}"
+        """Where the push sorts among a target's pushes: EventBridge's ``time`` (whole seconds). Two pushes in one
+        second are told apart by ECR's ``imagePushedAt`` (:func:`refined_order_key`), fetched only then."""
+        return f"{self.pushed_at}#"
+
+
+def refined_order_key(order_key: str, registry_pushed_at: str | None) -> str:
+    """``order_key`` with the registry's sub-second push time: sorts after every unrefined key of its second."""
+    return f"{order_key.split('#', 1)[0]}#{registry_pushed_at or ''}"
+
+
+def same_second(order_key: str, other: str) -> bool:
+    return order_key.split("#", 1)[0] == other.split("#", 1)[0]
 
 
 def parse_image_uri(uri: str) -> ImageRef | None:

@@ -52,6 +52,7 @@ class Release:
     repository: str | None = None
     event_id: str | None = None
     pushed_at: str | None = None
+    push_order: str | None = None  # the order key its claim was accepted with (refined for same-second pushes)
     deployment_id: str | None = None
     deployment_config: str | None = None
     task_definition_arn: str | None = None
@@ -113,9 +114,11 @@ class Release:
 
     @property
     def order_key(self) -> str:
-        """Where a push sorts among pushes (see :attr:`ImagePush.order_key`); other releases by creation."""
-        if self.pushed_at and self.event_id:
-            return f"{self.pushed_at}#{self.event_id}"
+        """Where a push sorts among the target's pushes (see :attr:`ImagePush.order_key`); others by creation."""
+        if self.push_order:
+            return self.push_order
+        if self.pushed_at:
+            return f"{self.pushed_at}#"
         return f"{self.created_at}#{self.release_id}"
 
     def failed_hook(self) -> str | None:

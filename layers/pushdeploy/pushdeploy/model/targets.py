@@ -111,6 +111,8 @@ class Target(_Strict):
     @field_validator("tag_pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty: no tag would ever deploy (e.g. ^v\\d+\\.\\d+\\.\\d+$ or ^main$)")
         try:
             re.compile(value)
         except re.error as exc:
@@ -197,25 +199,49 @@ def parse_target(document: Any, *, default_name: str, source: str = "") -> Targe
 
 
 def build_catalog(documents: dict[str, Any], *, prefix: str = "") -> TargetCatalog:
-    """Validate every document; keep the valid targets and one error per invalid document."""
-    targets: list[Target] = []
+    """Validate every document; keep the valid targets that can coexist, and one error per invalid document."""
+    targets: list[tuple[Target, str]] = []
     errors: list[TargetConfigError] = []
     for key in sorted(documents):
         default_name = key[len(prefix) :] if prefix and key.startswith(prefix) else key.rsplit("/", 1)[-1]
         parsed = parse_target(documents[key], default_name=default_name.strip("/"), source=key)
         if isinstance(parsed, Target):
-            targets.append(parsed)
+            targets.append((parsed, key))
         else:
             errors.append(parsed)
-    seen: set[str] = set()
-    unique: list[Target] = []
-    for target in targets:
-        if target.name in seen:
-            errors.append(TargetConfigError(target.name, "name", "declared more than once", target.name))
-            continue
-        seen.add(target.name)
-        unique.append(target)
-    return TargetCatalog(tuple(unique), tuple(errors))
+    kept, conflicts = without_conflicts(targets)
+    return TargetCatalog(tuple(kept), (*errors, *conflicts))
+
+
+def without_conflicts(targets: list[tuple[Target, str]]) -> tuple[list[Target], list[TargetConfigError]]:
+    """Targets that cannot coexist deploy neither: two with one name, or two on one deployment group (one push
+    would deploy twice and their deployments would fight over the group). Each gets an error naming the others."""
+    by_name: dict[str, list[tuple[Target, str]]] = {}
+    by_group: dict[tuple[str, str], list[tuple[Target, str]]] = {}
+    for target, source in targets:
+        by_name.setdefault(target.name, []).append((target, source))
+        by_group.setdefault((target.application, target.deployment_group), []).append((target, source))
+    errors: dict[str, TargetConfigError] = {}
+    for clash, field_name, what in (
+        *((c, "name", "declared more than once") for c in by_name.values() if len(c) > 1),
+        *((c, "deployment_group", "deployment group shared with") for c in by_group.values() if len(c) > 1),
+    ):
+        for target, source in clash:
+            others = ", ".join(f"{t.name!r} ({s})" for t, s in clash if s != source or t is not target)
+            reason = f"{what} {others}" if field_name == "deployment_group" else f"{what}: also in {others}"
+            errors.setdefault(
+                source,
+                TargetConfigError(
+                    target.name,
+                    field_name,
+                    f"{reason}; neither deploys until one is changed",
+                    source,
+                    target.application,
+                    target.deployment_group,
+                ),
+            )
+    kept = [target for target, source in targets if source not in errors]
+    return kept, list(errors.values())
 
 
 def parse_targets_document(document: Any, *, source: str) -> list[Target | TargetConfigError] | None:
@@ -229,4 +255,8 @@ def parse_targets_document(document: Any, *, source: str) -> list[Target | Targe
         document = [{"name": k, **v} if isinstance(v, dict) else v for k, v in document.items()]
     if not isinstance(document, list):
         return None
-    return [parse_target(item, default_name=f"#{i + 1}", source=source) for i, item in enumerate(document)]
+    parsed = [parse_target(item, default_name=f"#{i + 1}", source=source) for i, item in enumerate(document)]
+    entries = [f"{source} entry {i + 1}" for i in range(len(parsed))]
+    _, conflicts = without_conflicts([(p, e) for p, e in zip(parsed, entries, strict=True) if isinstance(p, Target)])
+    clashing = {error.source: error for error in conflicts}
+    return [clashing.get(entry, p) for p, entry in zip(parsed, entries, strict=True)]

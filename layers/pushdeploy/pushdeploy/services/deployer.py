@@ -79,7 +79,7 @@ class Deployer:
             )
         assert release is not None
         try:
-            return self.starter.start(target, release, order_key=push.order_key)
+            return self.starter.start(target, release, order_key=release.order_key)
         except Exception as exc:
             self.ledger.update_release(
                 target.name,
