@@ -83,7 +83,7 @@ class Services:
     def reverts(self) -> Reverts:
         from pushdeploy.services.reverts import Reverts
 
-        return Reverts(self.ledger, self.starter, self.inspection)
+        return Reverts(self.ledger, self.starter, self.inspection, self.notifier)
 
     @cached_property
     def alarms(self) -> AlarmResponder:

@@ -10,7 +10,8 @@ class LoopbackServer:
     def __init__(self, handler: type[http.server.BaseHTTPRequestHandler], name: str) -> None:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True, name=name).start()
+        # a short poll: shutdown() waits for it, and the world closes apps after every deployment and scenario
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True, name=name).start()
 
     @property
     def url(self) -> str:

@@ -34,6 +34,7 @@ INVARIANTS = (
     "two-deployments-at-once",
     "status-differs-from-codedeploy",
     "reverted-without-a-revert",
+    "remedy-failed",
 )
 STATUS_OF = {"Succeeded": ("SUCCEEDED", "REVERTED"), "Failed": ("FAILED",), "Stopped": ("STOPPED",)}
 NEEDS_A_REASON = ("FAILED", "STOPPED", "SUPERSEDED", "REJECTED", "REFUSED", "START_FAILED", "REVERTED")
@@ -308,6 +309,8 @@ def violations(world: World, observed: Observed) -> list[tuple[str, str]]:
         ended = deployment["status"] if deployment is not None else None
         if ended in STATUS_OF and release.status not in STATUS_OF[ended]:
             found.append(("status-differs-from-codedeploy", f"{release.tag} {release.status} vs {ended}"))
+        if release.is_remedy and release.status in ("FAILED", "STOPPED"):  # every remedy here goes to a healthy image
+            found.append(("remedy-failed", f"{release.trigger} to {release.tag}: {release.reason}"))
         if release.status == "REVERTED" and release.release_id not in reverted_ids:
             found.append(("reverted-without-a-revert", str(release.tag)))
     return found

@@ -245,6 +245,9 @@ def _check(expect: dict[str, Any], report: dict[str, Any], world: World, digests
     for tag, status in (expect.get("release_statuses") or {}).items():
         found = [r["status"] for r in report["releases"] if r["tag"] == tag]
         want(status in found, f"release {tag} is {found}, expected {status}")
+    notified = [str(n.get("state")) for n in report["notifications"]]
+    for state in expect.get("notified", []):
+        want(state in notified, f"no {state} notification (notified: {notified})")
     for tag, text in (expect.get("release_reason_contains") or {}).items():
         reasons = [r["reason"] or "" for r in report["releases"] if r["tag"] == tag]
         want(any(text in reason for reason in reasons), f"release {tag}'s reason {reasons} does not say {text!r}")

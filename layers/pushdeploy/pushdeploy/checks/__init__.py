@@ -70,6 +70,7 @@ class HookContext:
     container_port: int
     budget: Budget
     notes: list[str] = field(default_factory=list)
+    remedy: bool = False  # a revert or an operator's rollback: alarms the bad release left firing never block it
 
     @cached_property
     def task_definition(self) -> dict[str, Any]:

@@ -88,9 +88,13 @@ def run(ctx: HookContext) -> list[CheckResult]:
     bake_until = started + timedelta(seconds=bake_seconds)
     watched = ctx.watched_alarms
     results: list[CheckResult] = []
+    during_remedy: set[str] = set()
     while True:
         fresh, stale = alarms_in_alarm(watched, ctx.deployment_started_at)
-        if fresh:
+        if fresh and ctx.remedy:
+            # the release being removed stays in the alarm's window for minutes: told, never blocking the way back
+            during_remedy.update(str(a["AlarmName"]) for a in fresh)
+        elif fresh:
             alarm = fresh[0]
             return [
                 CheckResult(
@@ -106,15 +110,27 @@ def run(ctx: HookContext) -> list[CheckResult]:
         poll = max(1.0, min(MAX_POLL_SECONDS, bake_seconds / 10))
         ctx.budget.wait(min(poll, (bake_until - clock.now()).total_seconds()))
     note = f"; ignored (already in ALARM before the deployment): {[a['AlarmName'] for a in stale]}" if stale else ""
-    results.append(
-        CheckResult(
-            "alarms-quiet",
-            True,
-            f"{len(watched)} watched alarm(s) quiet for {bake_seconds:.0f} s{note}",
-            value=watched,
-            limit="OK",
+    if during_remedy:
+        results.append(
+            CheckResult(
+                "alarms-quiet",
+                False,
+                f"alarm(s) {sorted(during_remedy)} in ALARM during this remedy: recorded, not blocking it",
+                value=sorted(during_remedy),
+                limit="OK",
+                severity="warning",
+            )
         )
-    )
+    else:
+        results.append(
+            CheckResult(
+                "alarms-quiet",
+                True,
+                f"{len(watched)} watched alarm(s) quiet for {bake_seconds:.0f} s{note}",
+                value=watched,
+                limit="OK",
+            )
+        )
     tg_arn = replacement_target_group_arn(ctx)
     if tg_arn is None:
         results.append(

@@ -123,7 +123,7 @@ class AlarmResponder:
         if release is not None and incident not in release.incidents:  # a redelivered alarm event says nothing new
             release.incidents = [*release.incidents, incident]
             self.ledger.update_release(target.name, release.release_id, incidents=release.incidents)
-            self.lifecycle.notifier.send(release, "ALARM_DURING_REMEDY", **self.lifecycle.channels(target))
+            self.lifecycle.notifier.tell(target, release, "ALARM_DURING_REMEDY")
         return Result(
             "recorded",
             reason,

@@ -98,7 +98,7 @@ class Lifecycle:
         status = STATUS_BY_DEPLOYMENT.get(deployment.status)
         if status is None:  # still running: Created, Queued, InProgress, Ready, Baking
             if event_state == "READY" and release.status == "IN_PROGRESS":
-                self.notifier.send(release, "READY", **self.channels(target))
+                self.notifier.tell(target, release, "READY")
             return Result(
                 "recorded",
                 f"deployment {deployment_id} is {deployment.status}",
@@ -159,9 +159,10 @@ class Lifecycle:
         )
         if status == "SUCCEEDED" and release.trigger != "rollback":
             self._became_candidate(target, release)
-        self.notifier.send(release, status, **self.channels(target))
         if status != "SUCCEEDED" and release.is_remedy:
-            self._remedy_failed(target, release)
+            self._remedy_failed(target, release)  # one loud message, not "failed and was rolled back"
+        else:
+            self.notifier.tell(target, release, status)
 
     def _remedy_failed(self, target: Target, release: Release) -> None:
         """A remedy that fails is escalated to people, loudly; nothing flips production back to the release it was
@@ -174,7 +175,7 @@ class Lifecycle:
             deployment_id=release.deployment_id,
             reason=release.reason,
         )
-        self.notifier.send(release, "REMEDY_FAILED", **self.channels(target))
+        self.notifier.tell(target, release, "REMEDY_FAILED")
 
     # -- stopped through no fault of its own ----------------------------------------------------------------------
     def _not_its_fault(self, target: Target, release: Release, deployment: Deployment) -> bool:
@@ -325,10 +326,6 @@ class Lifecycle:
             )
         self.retention.prune(target)
 
-    @staticmethod
-    def channels(target: Target) -> dict[str, Any]:
-        return {"topic_arn": target.notify.sns_topic_arn, "slack_secret_arn": target.notify.slack_webhook_secret_arn}
-
     # -- known good and reconciliation --------------------------------------------------------------------------
     def promote_if_due(self, target: Target) -> bool:
         """The candidate survived its watch window: it becomes KNOWN_GOOD."""
@@ -338,7 +335,7 @@ class Lifecycle:
         release = self.ledger.get_release(target.name, candidate.release_id)
         if release is not None and release.status == "SUCCEEDED":
             self.ledger.set_known_good(release)
-            self.notifier.send(release, "KNOWN_GOOD", **self.channels(target))
+            self.notifier.tell(target, release, "KNOWN_GOOD")
             logger.info("release is known good", target=target.name, release_id=release.release_id)
         self.ledger.clear_candidate(target.name, candidate.release_id)
         return True

@@ -12,6 +12,7 @@ from pushdeploy.aws.notifications import post_to_slack, publish_to_sns
 from pushdeploy.model.images import parse_image_uri
 from pushdeploy.model.notifications import compose
 from pushdeploy.model.releases import Release
+from pushdeploy.model.targets import Target
 from pushdeploy.observability import logger
 
 
@@ -19,6 +20,15 @@ class Notifier:
     def __init__(self, topic_arn: str | None, slack_secret_arn: str | None = None) -> None:
         self.topic_arn = topic_arn
         self.slack_secret_arn = slack_secret_arn
+
+    def tell(self, target: Target, release: Release, state: str) -> list[str]:
+        """:meth:`send` to the target's own channels (its topic and Slack secret), or the stack's."""
+        return self.send(
+            release,
+            state,
+            topic_arn=target.notify.sns_topic_arn,
+            slack_secret_arn=target.notify.slack_webhook_secret_arn,
+        )
 
     def send(
         self, release: Release, state: str, *, topic_arn: str | None = None, slack_secret_arn: str | None = None

@@ -14,6 +14,7 @@ from pushdeploy.model.results import Result
 from pushdeploy.model.targets import Target
 from pushdeploy.observability import count, logger
 from pushdeploy.services.inspection import Inspection
+from pushdeploy.services.notify import Notifier
 from pushdeploy.services.remedies import remedy_in_flight
 from pushdeploy.services.starter import Starter
 
@@ -35,6 +36,7 @@ class Reverts:
     ledger: Ledger
     starter: Starter
     inspection: Inspection
+    notifier: Notifier
 
     def stop_with_rollback(
         self, target: Target, deployment_id: str, *, reason: str, quarantine_reason: str, alarm: str | None = None
@@ -106,6 +108,9 @@ class Reverts:
             self.ledger.update_release(
                 target.name, bad.release_id, reason=f"reverted: {reason}", alarm=trigger_alarm, **reverted
             )
+            if reverted:  # people learn that what shipped was taken back, and why
+                bad.status, bad.reason, bad.alarm = "REVERTED", f"reverted: {reason}", trigger_alarm
+                self.notifier.tell(target, bad, "REVERTED")
         result = self.starter.start(
             target,
             revert,
