@@ -66,9 +66,11 @@ def test_every_built_in_scenario_passes(built_in_run):
         "busy-supersede",
         "busy-reject",
         "codedeploy-stops-first",
+        "alarm-flaps-during-revert",
+        "fix-while-the-alarm-fires",
     }
     assert all(r["passed"] for r in reports)
-    assert "11 passed, 0 failed" in output
+    assert "13 passed, 0 failed" in output
 
 
 def test_the_report_has_the_documented_fields(built_in_run):

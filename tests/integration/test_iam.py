@@ -154,3 +154,31 @@ def test_an_image_in_another_regions_registry_is_read_there_and_only_if_the_stac
     granted = before_install("v7.0.1")
     checks = {c["name"]: c for c in granted["checks"]}
     assert checks["image-exists"]["passed"], granted["reason"]
+
+
+def test_a_slack_secret_under_a_customer_managed_key_needs_kms_decrypt_granted_through_a_parameter(
+    world: Any, codedeploy: Any, iam: Enforcer
+) -> None:
+    from pushdeploy import runtime
+    from pushdeploy.model.releases import Release
+    from pushdeploy_local.world.iam import render_principals
+
+    from tests.helpers import stack_names
+
+    key = aws.client("kms").create_key(Description="slack webhook secrets")["KeyMetadata"]["Arn"]
+    secret = aws.client("secretsmanager").create_secret(
+        Name="pushdeploy/slack", SecretString="https://hooks.slack.com/services/T0/B0/x", KmsKeyId=key
+    )["ARN"]
+    release = Release.new(target="sample-app-prod", digest="sha256:" + "1" * 64, image_uri="-", trigger="push")
+
+    def notify_as_the_deployment_events_function() -> list[str]:
+        iam.denials.clear()
+        with iam.acting_as("pushdeploy-test-deployment-events"):
+            runtime.services().notifier.send(release, "SUCCEEDED", slack_secret_arn=secret)
+        return [f"{d.action} {d.resource}" for d in iam.denials]  # a failed notification is swallowed, not hidden
+
+    iam.principals = render_principals(stack_names(TargetSlackSecretArns=secret))
+    assert notify_as_the_deployment_events_function() == [f"kms:Decrypt {key}"]
+
+    iam.principals = render_principals(stack_names(TargetSlackSecretArns=secret, SlackSecretKmsKeyArns=key))
+    assert notify_as_the_deployment_events_function() == []

@@ -15,6 +15,8 @@ from pushdeploy.model.images import (
     is_index,
     labels_of,
     parse_image_uri,
+    refined_order_key,
+    same_second,
 )
 
 from tests.helpers import push_event
@@ -88,12 +90,17 @@ def test_a_later_push_sorts_after_an_earlier_one() -> None:
     assert ordered == [early, late]
 
 
-def test_the_event_id_breaks_ties_between_pushes_at_the_same_second() -> None:
-    first = sample_push(event_id="0001")
-    second = sample_push(event_id="0002")
+def test_pushes_in_one_second_tie_until_the_registry_time_refines_them() -> None:
+    # EventBridge's time has whole seconds and event ids are random: neither orders two pushes in one second
+    first = sample_push(event_id="ffff")
+    second = sample_push(event_id="0000")
+    assert first.order_key == second.order_key and same_second(first.order_key, second.order_key)
 
-    assert first.order_key < second.order_key
-    assert first.order_key != second.order_key
+    earlier = refined_order_key(first.order_key, "2019-11-16T01:54:34.100000Z")
+    later = refined_order_key(second.order_key, "2019-11-16T01:54:34.900000Z")
+
+    assert first.order_key < earlier < later  # a refined key sorts after the unrefined one of its second
+    assert later < sample_push(time="2019-11-16T01:54:35Z").order_key  # and before the next second
 
 
 def test_labels_win_over_annotations_for_the_commit() -> None:

@@ -13,6 +13,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -42,6 +43,31 @@ def counting() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
         yield calls
     finally:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def moto_time() -> Iterator[list[float]]:
+    """Seconds moto spends serving requests (its WSGI app, on the server's threads): moto's cost, to be set apart
+    from pushdeploy's own in every timing. The single value is summed over requests while the block runs."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    spent = [0.0]
+    lock = threading.Lock()
+    original = DomainDispatcherApplication.__call__
+
+    def timed(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, environ, start_response)
+        finally:
+            with lock:
+                spent[0] += time.perf_counter() - started
+
+    DomainDispatcherApplication.__call__ = timed  # type: ignore[method-assign]
+    try:
+        yield spent
+    finally:
+        DomainDispatcherApplication.__call__ = original  # type: ignore[method-assign]
 
 
 def split(calls: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
@@ -109,36 +135,47 @@ def handler_overhead(world: Any, rounds: int) -> dict[str, Any]:
 def _handler_overhead(world: Any, rounds: int, boto3: Any, Config: Any) -> dict[str, Any]:
 
     os.environ["PUSHDEPLOY_TARGETS_CACHE_SECONDS"] = "300"
-    handler_times, direct_times = [], []
+    handler_times, direct_times, handler_moto, direct_moto = [], [], [], []
     clients: dict[str, Any] = {}
     for n in range(rounds):
         world.clock.advance(60)
         digest = world.publish(f"v2.{n}.0", "healthy")
         event = world.push_event(f"v2.{n}.0", digest)
-        with counting() as calls:
+        with counting() as calls, moto_time() as in_moto:
             started = time.perf_counter()
             world.router.invoke("pushdeploy-local-deployer", event)
             handler_times.append(time.perf_counter() - started)
+        handler_moto.append(in_moto[0])
         for deployment in list(world.emulator.deployments.values()):
             if deployment["status"] == "Created":
                 world.emulator.finish(deployment["deploymentId"], "Succeeded")
-        started = time.perf_counter()
-        for service, operation, params in calls:  # the same requests, straight to the same endpoints
-            client = clients.get(service) or clients.setdefault(
-                service, boto3.client(service, config=Config(retries={"mode": "adaptive", "max_attempts": 5}))
-            )
-            with contextlib.suppress(Exception):  # replayed conditional writes may fail; the round-trip counts
-                getattr(client, _snake(operation))(**params)
-        direct_times.append(time.perf_counter() - started)
+        with moto_time() as in_moto:
+            started = time.perf_counter()
+            for service, operation, params in calls:  # the same requests, straight to the same endpoints
+                client = clients.get(service) or clients.setdefault(
+                    service, boto3.client(service, config=Config(retries={"mode": "adaptive", "max_attempts": 5}))
+                )
+                with contextlib.suppress(Exception):  # replayed conditional writes may fail; the round-trip counts
+                    getattr(client, _snake(operation))(**params)
+            direct_times.append(time.perf_counter() - started)
+        direct_moto.append(in_moto[0])
         for deployment in list(world.emulator.deployments.values()):
             if deployment["status"] == "Created":
                 world.emulator.finish(deployment["deploymentId"], "Succeeded")
     os.environ["PUSHDEPLOY_TARGETS_CACHE_SECONDS"] = "0"
     handler, direct = statistics.median(handler_times), statistics.median(direct_times)
+    # each side without the time moto spent serving it: what pushdeploy (or bare boto3) itself costs
+    own = statistics.median(t - m for t, m in zip(handler_times, handler_moto, strict=True))
+    bare = statistics.median(t - m for t, m in zip(direct_times, direct_moto, strict=True))
     return {
         "handler_ms": round(handler * 1000, 1),
         "direct_boto3_ms": round(direct * 1000, 1),
         "ratio": round(handler / direct, 2),
+        "moto_ms_in_handler": round(statistics.median(handler_moto) * 1000, 1),
+        "moto_ms_in_direct": round(statistics.median(direct_moto) * 1000, 1),
+        "handler_without_moto_ms": round(own * 1000, 1),
+        "direct_without_moto_ms": round(bare * 1000, 1),
+        "ratio_without_moto": round(own / bare, 2) if bare > 0 else None,
         "rounds": rounds,
     }
 
@@ -247,6 +284,19 @@ def main() -> int:
             "handler overhead (median, ratio to direct boto3)",
             f"{overhead['ratio']} ({overhead['handler_ms']} / {overhead['direct_boto3_ms']} ms)",
             "<= 1.1",
+            "",
+        ),
+        (
+            "  moto's share (ms serving the handler / the direct calls)",
+            f"{overhead['moto_ms_in_handler']} / {overhead['moto_ms_in_direct']} ms",
+            "",
+            "",
+        ),
+        (
+            "  without moto: pushdeploy's own / bare boto3's own (ratio)",
+            f"{overhead['ratio_without_moto']} ({overhead['handler_without_moto_ms']} / "
+            f"{overhead['direct_without_moto_ms']} ms)",
+            "",
             "",
         ),
         *[

@@ -317,6 +317,21 @@ class AccessDenied(ClientError):
     pass
 
 
+def _secret_key_in_secrets_manager(secret_id: str) -> str | None:
+    """The customer-managed KMS key a secret is encrypted with (None for the AWS managed aws/secretsmanager key),
+    as Secrets Manager knows it: read as the world, not as the acting function."""
+    from pushdeploy import aws
+
+    with as_the_world():
+        try:
+            key = aws.client("secretsmanager").describe_secret(SecretId=secret_id).get("KmsKeyId")
+        except Exception:  # noqa: BLE001 - an unknown secret: GetSecretValue itself answers that
+            return None
+    if not key or str(key).startswith("alias/aws/"):
+        return None
+    return str(key)
+
+
 @dataclass
 class Enforcer:
     """Authorizes every call made while a principal is acting; records what it denied."""
@@ -324,6 +339,7 @@ class Enforcer:
     principals: dict[str, Principal]
     account: str
     deployment_group_of: Callable[[str], tuple[str, str] | None] = lambda _id: None
+    secret_key_of: Callable[[str], str | None] = field(default_factory=lambda: _secret_key_in_secrets_manager)
     denials: list[Denial] = field(default_factory=list)
     granted: list[Grant] = field(default_factory=list)  # every authorization that passed, and the statement
 
@@ -357,7 +373,9 @@ class Enforcer:
         principal = _acting.get()
         if principal is None:
             return []
-        call = Call(service, operation, dict(params), self.account, region, self.deployment_group_of)
+        call = Call(
+            service, operation, dict(params), self.account, region, self.deployment_group_of, self.secret_key_of
+        )
         try:
             needed = authorizations(call)
         except (UnmodelledCall, KeyError) as exc:

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+import statistics
 import threading
 import urllib.request
 import uuid
@@ -144,6 +145,17 @@ class TimelineEntry:
     at: datetime
     kind: str
     text: str
+
+
+def _statistic(name: str, values: list[float]) -> float:
+    """A period's datapoint from its per-minute values, as the alarm's statistic computes it."""
+    if name == "Average":
+        return statistics.fmean(values)
+    if name == "Maximum":
+        return max(values)
+    if name == "Minimum":
+        return min(values)
+    return float(sum(values))  # Sum (and SampleCount, for a count of errors)
 
 
 @dataclass
@@ -621,18 +633,23 @@ class World:
         if int(before.timestamp() // 60) != minute:  # a period ended: CloudWatch evaluates the alarm now
             self.datapoints.append(self.errors_this_minute)
             self.errors_this_minute = 0
-            self._evaluate_alarm(self.spec.alarm)
+            self._evaluate_alarm(self.spec.alarm, minute)
 
-    def _evaluate_alarm(self, name: str) -> None:
-        """CloudWatch's evaluation of a metric alarm at the end of a 1-minute period: ALARM when at least
+    def _evaluate_alarm(self, name: str, minute: int) -> None:
+        """CloudWatch's evaluation of a metric alarm at the end of each of its periods (``Period``, a multiple of
+        60 s): one datapoint per period, the alarm's statistic over the minutes in it; ALARM when at least
         DatapointsToAlarm of the last EvaluationPeriods datapoints breach, OK when fewer do (missing data counts as
-        not breaching); it changes state only on a transition, so it can stay in ALARM after errors stop, and flap."""
+        not breaching); it changes state only on a transition, so it can stay in ALARM after errors stop, and flap.
+        A 5-minute alarm reacts minutes later than a 1-minute one, and stays in ALARM longer."""
         if name in self.forced_alarms:
             return
         found = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
         if not found:
             return
         alarm = found[0]
+        period_minutes = max(1, int(alarm.get("Period") or 60) // 60)
+        if minute % period_minutes:
+            return  # the alarm's period has not ended yet (periods end on the clock: :00, :05, ... for 5 minutes)
         periods = int(alarm.get("EvaluationPeriods", 1))
         needed = int(alarm.get("DatapointsToAlarm") or periods)
         threshold = float(alarm.get("Threshold", 0))
@@ -647,7 +664,11 @@ class World:
                 return value <= threshold
             return value < threshold
 
-        window = self.datapoints[-periods:]
+        minutes = self.datapoints[-periods * period_minutes :]
+        window = [
+            _statistic(str(alarm.get("Statistic", "Sum")), minutes[i : i + period_minutes])
+            for i in range(len(minutes) % period_minutes, len(minutes), period_minutes)
+        ]
         breaching = sum(1 for value in window if breaches(value))
         state = "ALARM" if breaching >= needed else "OK"
         if state == self.alarm_states.get(name, "OK"):

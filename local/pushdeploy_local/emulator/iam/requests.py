@@ -40,6 +40,7 @@ class Call:
     account: str
     region: str
     deployment_group_of: Callable[[str], tuple[str, str] | None] = lambda _id: None
+    secret_key_of: Callable[[str], str | None] = lambda _id: None  # a secret's customer-managed KMS key, if any
 
 
 class UnmodelledCall(LookupError):
@@ -307,7 +308,16 @@ def _sns(call: Call) -> list[Authorization]:
 def _secretsmanager(call: Call) -> list[Authorization]:
     if call.operation == "GetSecretValue":
         _check("secretsmanager", "GetSecretValue", "Secret")
-        return [Authorization("secretsmanager:GetSecretValue", str(call.params.get("SecretId")))]
+        secret = str(call.params.get("SecretId"))
+        needed = [Authorization("secretsmanager:GetSecretValue", secret)]
+        key = call.secret_key_of(secret)
+        if key:  # a customer-managed key: Secrets Manager decrypts with the caller's own kms:Decrypt
+            if not key.startswith("arn:"):
+                key = f"arn:aws:kms:{call.region}:{call.account}:key/{key}"
+            _check("kms", "Decrypt", "key")
+            via = f"secretsmanager.{call.region}.amazonaws.com"
+            needed.append(Authorization("kms:Decrypt", key, {"kms:ViaService": via}))
+        return needed
     raise UnmodelledCall(f"secretsmanager:{call.operation}")
 
 
