@@ -17,6 +17,13 @@ def _duration(release: Release) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def _why(release: Release) -> str:
+    """The release's reason, and the last thing that happened during it if it was a remedy."""
+    if release.incidents:
+        return f"{release.reason or ''}; {release.incidents[-1]}".lstrip("; ")
+    return release.reason or ""
+
+
 def history(services: Services, name: str, limit: int) -> Answer:
     target = target_named(services, name)
     releases = services.inspection.history(target, limit)
@@ -29,7 +36,7 @@ def history(services: Services, name: str, limit: int) -> Answer:
             r.status,
             _duration(r),
             (r.commit or {}).get("revision", "")[:12],
-            (r.reason or "")[:100],
+            _why(r)[:100],
         ]
         for r in releases
     ]
@@ -44,7 +51,11 @@ def history(services: Services, name: str, limit: int) -> Answer:
             "duration": _duration(r),
             "commit": r.commit,
             "reason": r.reason,
+            "alarm": r.alarm,
             "deployment_id": r.deployment_id,
+            "earlier_deployment_ids": r.earlier_deployment_ids,  # attempts stopped through no fault of its own
+            "excluded_alarms": r.excluded_alarms,  # already in ALARM when it started: left out of CodeDeploy's poll
+            "incidents": r.incidents,  # during a remedy: alarms still firing, recorded and notified
         }
         for r in releases
     ]

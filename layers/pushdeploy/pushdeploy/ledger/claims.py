@@ -15,7 +15,7 @@ from typing import Any
 
 from pushdeploy import aws, clock
 from pushdeploy.aws import ecr
-from pushdeploy.ledger.table import Table, cancellation_reasons, pk
+from pushdeploy.ledger.table import Table, pk
 from pushdeploy.model.images import ImagePush, refined_order_key, same_second
 from pushdeploy.model.releases import UNFINISHED_STATUSES, Claim, Release, Trigger
 
@@ -158,32 +158,27 @@ class Claims(Table):
                 }
             },
         }
-        try:
-            self.client.transact_write_items(TransactItems=list(steps.values()))
-        except Exception as exc:
-            reasons = cancellation_reasons(exc, list(steps))
-            if reasons is None:
-                raise
-            failed = {step for step, code in reasons.items() if code == "ConditionalCheckFailed"}
-            if "not-quarantined" in failed:
-                return Claim("quarantined", None), None
-            if "event" in failed:
-                seen = self._get(pk(target), f"EVENT#{push.event_id}") or {}
-                return Claim("duplicate", seen.get("release_id"), "the same push event, delivered again"), None
-            if "not-live" in failed:
-                live = self._get(pk(target), "LIVE") or {}
-                return Claim("duplicate", live.get("release_id"), "the digest is already live"), None
-            if "claim" in failed:
-                holder = self._get(pk(target), f"CLAIM#{digest}")
-                if holder is None or self._claim_outlived_its_release(target, digest, holder):
-                    return None  # given back meanwhile, or its release ended without giving it back: try again
-                return Claim("duplicate", holder.get("release_id"), "the digest is already deploying or queued"), None
-            if "newest-push" in failed:
-                newest = self._get(pk(target), "NEWEST_PUSH") or {}
-                if same_second(str(newest.get("order_key", "")), push.order_key):
-                    return None  # a push of the same second got there first: compare registry times
-                return Claim("stale", None), None
-            raise
+        failed = self._transact(steps)
+        if "not-quarantined" in failed:
+            return Claim("quarantined", None), None
+        if "event" in failed:
+            seen = self._get(pk(target), f"EVENT#{push.event_id}") or {}
+            return Claim("duplicate", seen.get("release_id"), "the same push event, delivered again"), None
+        if "not-live" in failed:
+            live = self._get(pk(target), "LIVE") or {}
+            return Claim("duplicate", live.get("release_id"), "the digest is already live"), None
+        if "claim" in failed:
+            holder = self._get(pk(target), f"CLAIM#{digest}")
+            if holder is None or self._claim_outlived_its_release(target, digest, holder):
+                return None  # given back meanwhile, or its release ended without giving it back: try again
+            return Claim("duplicate", holder.get("release_id"), "the digest is already deploying or queued"), None
+        if "newest-push" in failed:
+            newest = self._get(pk(target), "NEWEST_PUSH") or {}
+            if same_second(str(newest.get("order_key", "")), push.order_key):
+                return None  # a push of the same second got there first: compare registry times
+            return Claim("stale", None), None
+        if failed:
+            return None  # nothing else can fail a condition; were it to, read again
         return Claim("claimed", release.release_id), release
 
     def _claim_outlived_its_release(self, target: str, digest: str, holder: dict[str, Any]) -> bool:

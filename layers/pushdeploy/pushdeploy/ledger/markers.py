@@ -4,7 +4,7 @@ release still inside it) and ``QUARANTINE#<digest>`` (rolled back: never auto-de
 from __future__ import annotations
 
 from pushdeploy import aws, clock
-from pushdeploy.ledger.table import Table, cancellation_reasons, pk
+from pushdeploy.ledger.table import Table, pk
 from pushdeploy.model.releases import Candidate, KnownGood, Quarantine, Release
 
 
@@ -13,41 +13,35 @@ class Markers(Table):
     def quarantine(self, target: str, digest: str, *, reason: str, release_id: str | None) -> bool:
         """Quarantine ``digest`` unless it is KNOWN_GOOD's (checked in the same transaction): automation never takes
         away the way back. False when it was KNOWN_GOOD's."""
-        try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.table,
-                            "Key": self._key(pk(target), "KNOWN_GOOD"),
-                            "ConditionExpression": "attribute_not_exists(pk) OR digest <> :d",
-                            "ExpressionAttributeValues": {":d": {"S": digest}},
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": self._item(
-                                {
-                                    "pk": pk(target),
-                                    "sk": f"QUARANTINE#{digest}",
-                                    "kind": "quarantine",
-                                    "digest": digest,
-                                    "reason": reason,
-                                    "release_id": release_id,
-                                    "quarantined_at": clock.iso(),
-                                }
-                            ),
-                        }
-                    },
-                ]
-            )
-        except Exception as exc:
-            reasons = cancellation_reasons(exc, ["not-known-good", "quarantine"])
-            if reasons is None or reasons.get("not-known-good") != "ConditionalCheckFailed":
-                raise
-            return False
-        return True
+        failed = self._transact(
+            {
+                "not-known-good": {
+                    "ConditionCheck": {
+                        "TableName": self.table,
+                        "Key": self._key(pk(target), "KNOWN_GOOD"),
+                        "ConditionExpression": "attribute_not_exists(pk) OR digest <> :d",
+                        "ExpressionAttributeValues": {":d": {"S": digest}},
+                    }
+                },
+                "quarantine": {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._item(
+                            {
+                                "pk": pk(target),
+                                "sk": f"QUARANTINE#{digest}",
+                                "kind": "quarantine",
+                                "digest": digest,
+                                "reason": reason,
+                                "release_id": release_id,
+                                "quarantined_at": clock.iso(),
+                            }
+                        ),
+                    }
+                },
+            }
+        )
+        return "not-known-good" not in failed
 
     def is_quarantined(self, target: str, digest: str) -> bool:
         return self._get(pk(target), f"QUARANTINE#{digest}") is not None

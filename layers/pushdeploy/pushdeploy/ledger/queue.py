@@ -7,7 +7,7 @@ from typing import Any
 
 from pushdeploy import aws
 from pushdeploy.ledger.claims import NOT_OLDER_THAN_NEWEST
-from pushdeploy.ledger.table import Table, cancellation_reasons, pk
+from pushdeploy.ledger.table import Table, pk
 from pushdeploy.model.releases import Pending, Release
 
 
@@ -51,14 +51,10 @@ class Queue(Table):
                 },
                 "slot": {"Put": {"TableName": self.table, "Item": item, **slot}},
             }
-            try:
-                self.client.transact_write_items(TransactItems=list(steps.values()))
-            except Exception as exc:
-                reasons = cancellation_reasons(exc, list(steps))
-                if reasons is None:
-                    raise
-                if reasons.get("not-older-than-newest") == "ConditionalCheckFailed":
-                    return False, None  # a newer push was accepted since this one
+            failed = self._transact(steps)
+            if "not-older-than-newest" in failed:
+                return False, None  # a newer push was accepted since this one
+            if failed:
                 continue  # the slot changed under us: read it again
             return True, current
         return False, None

@@ -68,6 +68,19 @@ class Table:
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         return {k: _from_dynamo(self._de.deserialize(v)) for k, v in item.items()}
 
+    def _transact(self, steps: dict[str, dict[str, Any]]) -> set[str]:
+        """Write the named steps in one transaction. Returns the names of the steps whose condition failed (empty
+        when it was written); any other failure (a conflict, throttling) is raised as it came."""
+        try:
+            self.client.transact_write_items(TransactItems=list(steps.values()))
+        except Exception as exc:
+            reasons = cancellation_reasons(exc, list(steps)) or {}
+            failed = {name for name, code in reasons.items() if code == "ConditionalCheckFailed"}
+            if not failed:
+                raise
+            return failed
+        return set()
+
     @staticmethod
     def _key(partition: str, sort: str) -> dict[str, Any]:
         return {"pk": {"S": partition}, "sk": {"S": sort}}

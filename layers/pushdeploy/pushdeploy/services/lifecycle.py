@@ -273,8 +273,10 @@ class Lifecycle:
 
     def _became_candidate(self, target: Target, release: Release) -> None:
         watch = target.rollback.watch_minutes_after_success
-        if watch == 0 or release.trigger == "revert":
-            self.ledger.set_known_good(release)  # a revert goes back to a release that already proved itself
+        if watch == 0 or release.is_remedy:
+            # a remedy goes back to a release that already proved itself (or that the operator chose): it is not
+            # on probation, and an alarm after it never "reverts" the remedy
+            self.ledger.set_known_good(release)
             return
         watch_until = clock.iso(clock.now() + timedelta(minutes=watch))
         self.ledger.set_candidate(release, watch_until)
