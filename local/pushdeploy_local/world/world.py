@@ -239,7 +239,8 @@ class World:
         """A clean slate for the next scenario (same servers)."""
         urllib.request.urlopen(urllib.request.Request(self.moto_url + "/moto-api/reset", method="POST"))  # noqa: S310
         self._close_apps_and_listeners()
-        self.__dict__.pop("environment", None)  # moto forgot it: no traffic until one is built again
+        for forgotten in ("environment", "inbox"):  # moto forgot them: no traffic, no inbox until built again
+            self.__dict__.pop(forgotten, None)
         self.behaviours.clear()
         self.tags.clear()
         self.events.clear()
