@@ -203,32 +203,9 @@ class Lifecycle:
         )
         release.reason = reason
         release.earlier_deployment_ids = [*release.earlier_deployment_ids, deployment.deployment_id]
-        self.ledger.update_release(
-            target.name,
-            release.release_id,
-            status="QUEUED",
-            reason=reason,
-            earlier_deployment_ids=release.earlier_deployment_ids,
+        self.starter.enqueue(
+            target, release, release.order_key, reason=reason, earlier_deployment_ids=release.earlier_deployment_ids
         )
-        queued, displaced = self.ledger.offer_pending(target.name, release, release.order_key)
-        if not queued:
-            self.ledger.update_release(
-                target.name,
-                release.release_id,
-                status="SUPERSEDED",
-                reason=f"{reason}; a newer push took its place",
-                finished_at=clock.iso(),
-            )
-            self.ledger.give_back_claim(target.name, release.digest, release.release_id)
-        elif displaced is not None and displaced.release_id != release.release_id:
-            self.ledger.update_release(
-                target.name,
-                displaced.release_id,
-                status="SUPERSEDED",
-                reason=f"replaced in the queue by {release.digest} (retried)",
-                finished_at=clock.iso(),
-            )
-            self.ledger.give_back_claim(target.name, displaced.digest, displaced.release_id)
         logger.warning("release retried: stopped for a pre-existing alarm", target=target.name, alarms=alarms)
 
     @staticmethod

@@ -6,6 +6,7 @@ Shared by the deployer (pushes), the lifecycle (queued pushes), reverts (alarms 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pushdeploy import clock
 from pushdeploy.aws import cloudwatch, codedeploy, ecs
@@ -18,6 +19,8 @@ from pushdeploy.model.results import Outcome, Result
 from pushdeploy.model.targets import Target
 from pushdeploy.observability import count, logger
 from pushdeploy.services.remedies import remedy_in_flight
+
+SUPERSEDED_IN_QUEUE = "a newer push is already waiting for the group (or was accepted since)"
 
 
 @dataclass
@@ -149,17 +152,35 @@ class Starter:
                     stopped_deployment_id=active,
                     digest=release.digest,
                 )
-        queued, displaced = self.ledger.offer_pending(target.name, release, order_key)
         if release.trigger == "push":  # handled for good: a redelivered event is a duplicate, however long the wait
             self.ledger.complete_claim(target.name, release.digest)
+        if not self.enqueue(
+            target, release, order_key, reason=f"{WAITING_FOR_GROUP} {active}{stopped_note}{kept_note}"
+        ):
+            logger.info("push superseded before it started", target=target.name, digest=release.digest)
+            return Result("superseded", SUPERSEDED_IN_QUEUE, target.name, release.release_id)
+        logger.info(
+            "push queued", target=target.name, digest=release.digest, active_deployment_id=active, policy=target.on_busy
+        )
+        outcome: Outcome = "superseded" if stopped_note else "queued"
+        return Result(outcome, f"queued behind {active}{stopped_note}", target.name, release.release_id, active)
+
+    def enqueue(self, target: Target, release: Release, order_key: str, *, reason: str, **changes: Any) -> bool:
+        """Let ``release`` wait in the target's queue (one slot: the newest push wins it). QUEUED with ``reason``;
+        False, and SUPERSEDED, when a newer push waits or was accepted since. An older one it displaces is
+        SUPERSEDED. Claims of releases that will never start are given back."""
+        self.ledger.update_release(target.name, release.release_id, status="QUEUED", reason=reason, **changes)
+        queued, displaced = self.ledger.offer_pending(target.name, release, order_key)
         if not queued:
-            reason = "a newer push is already waiting for the group"
             self.ledger.update_release(
-                target.name, release.release_id, status="SUPERSEDED", reason=reason, finished_at=clock.iso()
+                target.name,
+                release.release_id,
+                status="SUPERSEDED",
+                reason=SUPERSEDED_IN_QUEUE,
+                finished_at=clock.iso(),
             )
             self.ledger.give_back_claim(target.name, release.digest, release.release_id)
-            logger.info("push superseded before it started", target=target.name, digest=release.digest)
-            return Result("superseded", reason, target.name, release.release_id)
+            return False
         if displaced is not None and displaced.release_id != release.release_id:
             self.ledger.update_release(
                 target.name,
@@ -169,17 +190,7 @@ class Starter:
                 finished_at=clock.iso(),
             )
             self.ledger.give_back_claim(target.name, displaced.digest, displaced.release_id)
-        self.ledger.update_release(
-            target.name,
-            release.release_id,
-            status="QUEUED",
-            reason=f"{WAITING_FOR_GROUP} {active}{stopped_note}{kept_note}",
-        )
-        logger.info(
-            "push queued", target=target.name, digest=release.digest, active_deployment_id=active, policy=target.on_busy
-        )
-        outcome: Outcome = "superseded" if stopped_note else "queued"
-        return Result(outcome, f"queued behind {active}{stopped_note}", target.name, release.release_id, active)
+        return True
 
     def start_pending(self, target: Target) -> Result | None:
         """Start the waiting push, if any and if the group is free (it stays queued otherwise)."""
