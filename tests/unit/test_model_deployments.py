@@ -248,3 +248,12 @@ def test_an_empty_answer_reads_as_empty_values() -> None:
 )
 def test_active_deployment_in(message: str, expected: str | None) -> None:
     assert active_deployment_in(message) == expected
+
+
+def test_a_deployment_says_what_pushdeploy_started_it_as() -> None:
+    revert = Deployment.from_api({"deploymentId": "d-1", "description": "pushdeploy revert web v1.0.0 sha256:ab"})
+    rollback = Deployment.from_api({"deploymentId": "d-2", "description": "pushdeploy operator-rollback web"})
+    foreign = Deployment.from_api({"deploymentId": "d-3", "description": "deployed by hand"})
+
+    assert (revert.started_as, rollback.started_as, foreign.started_as) == ("revert", "operator-rollback", None)
+    assert Deployment.from_api({"deploymentId": "d-4"}).started_as is None

@@ -9,7 +9,7 @@ is quarantined. Pushes never go back in time (``NEWEST_PUSH``: the newest push a
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,23 +25,26 @@ _CLAIM_IS_FREE = "attribute_not_exists(pk) OR (#state = :claimed AND lease_until
 NOT_OLDER_THAN_NEWEST = "attribute_not_exists(order_key) OR order_key <= :k"
 
 
+@dataclass(frozen=True)
+class _Again:
+    """Try the claim again: as a retry of ``retry_of`` (a failed start), or ordered against ``newest``."""
+
+    retry_of: Release | None = None
+    newest: dict[str, Any] | None = None
+
+
 class Claims(Table):
     def claim_push(self, target: str, push: ImagePush, *, trigger: Trigger = "push") -> tuple[Claim, Release | None]:
         """Claim (target, digest) for this push and create its release, unless it is a duplicate, quarantined or
         stale. One transaction: not quarantined, not live, not in flight, not this event again, not older than the
         newest accepted push; then the claim, the release, the event and the newest push are written together.
+        Nothing is read first: a failed condition says what to read (the common push costs one write).
 
         A retry of a push whose start failed (Lambda retries the event) continues the same release.
         """
-        digest = push.image.digest
-        seen = self._get(pk(target), f"EVENT#{push.event_id}")
-        plain = self._get(pk(target), f"RELEASE#{seen['release_id']}") if seen else None
-        earlier = Release.from_record(plain) if plain else None
-        if seen and not (earlier is not None and earlier.status == "START_FAILED"):
-            return Claim("duplicate", str(seen["release_id"]), "the same push event, delivered again"), None
         release = Release.new(
             target=target,
-            digest=digest,
+            digest=push.image.digest,
             image_uri=push.image.uri,
             trigger=trigger,
             tag=push.tag,
@@ -49,43 +52,51 @@ class Claims(Table):
             event_id=push.event_id,
             pushed_at=push.pushed_at,
         )
-        if earlier is not None:  # the same push again after a failed start: one release, not one per attempt
-            release.release_id, release.created_at, release.reason = earlier.release_id, earlier.created_at, None
-        for _ in range(3):
-            claimed = self._try_claim(target, push, release, retry_of=earlier)
-            if claimed is not None:
-                return claimed
+        again = _Again()
+        for _ in range(4):
+            order = self._order(push, again.newest)
+            if order is None:
+                return Claim("stale", None), None
+            answer = self._try_claim(target, push, release, order, retry_of=again.retry_of)
+            if not isinstance(answer, _Again):
+                return answer
+            again = answer
+            if again.retry_of is not None:  # the same push again after a failed start: one release, not one per try
+                release.release_id, release.created_at = again.retry_of.release_id, again.retry_of.created_at
         return Claim("duplicate", None, "the digest's claim keeps changing hands"), None
 
-    def _order(self, target: str, push: ImagePush) -> tuple[str | None, dict[str, Any]]:
-        """The push's order key and the condition on ``NEWEST_PUSH`` that accepts it; (None, ...) when it is older.
+    @staticmethod
+    def _order(push: ImagePush, newest: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+        """The push's order key and the condition on ``NEWEST_PUSH`` that accepts it; None when it is older.
 
-        EventBridge's ``time`` has whole seconds: a push in the same second as the newest accepted one (another
-        digest) is ordered by ECR's sub-second ``imagePushedAt`` of both images, read only then.
+        First strictly newer than every key of an earlier second. EventBridge's ``time`` has whole seconds: when a
+        push of the same second (``newest``, read after that failed) was accepted, both are ordered by ECR's
+        sub-second ``imagePushedAt``, read only then.
         """
         key = push.order_key
-        newest = self._get(pk(target), "NEWEST_PUSH")
-        if newest is None or not same_second(str(newest["order_key"]), key):
-            # strictly newer than every key of an earlier second; a same-second key written meanwhile fails this,
-            # and the next attempt compares registry times
+        if newest is None or not same_second(str(newest.get("order_key", "")), key):
             return key, {"ConditionExpression": "attribute_not_exists(order_key) OR order_key < :k"}
         ours = ecr.pushed_at(push.image)
         theirs = ecr.pushed_at(replace(push.image, digest=str(newest["digest"])))
         if ours is not None and theirs is not None and ours < theirs:
-            return None, {}
+            return None
         return refined_order_key(key, ours), {
             "ConditionExpression": "order_key = :seen",
             "ExpressionAttributeValues": {":seen": {"S": str(newest["order_key"])}},
         }
 
     def _try_claim(
-        self, target: str, push: ImagePush, release: Release, *, retry_of: Release | None
-    ) -> tuple[Claim, Release | None] | None:
+        self,
+        target: str,
+        push: ImagePush,
+        release: Release,
+        order: tuple[str, dict[str, Any]],
+        *,
+        retry_of: Release | None,
+    ) -> tuple[Claim, Release | None] | _Again:
         digest = push.image.digest
         now = clock.now()
-        order_key, newest_condition = self._order(target, push)
-        if order_key is None:
-            return Claim("stale", None), None
+        order_key, newest_condition = order
         release.push_order = order_key
         event_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         if retry_of is not None:
@@ -163,6 +174,10 @@ class Claims(Table):
             return Claim("quarantined", None), None
         if "event" in failed:
             seen = self._get(pk(target), f"EVENT#{push.event_id}") or {}
+            plain = self._get(pk(target), f"RELEASE#{seen.get('release_id')}") if seen else None
+            earlier = Release.from_record(plain) if plain else None
+            if earlier is not None and earlier.status == "START_FAILED" and retry_of is None:
+                return _Again(retry_of=earlier)  # Lambda retried the event: continue its release
             return Claim("duplicate", seen.get("release_id"), "the same push event, delivered again"), None
         if "not-live" in failed:
             live = self._get(pk(target), "LIVE") or {}
@@ -170,15 +185,15 @@ class Claims(Table):
         if "claim" in failed:
             holder = self._get(pk(target), f"CLAIM#{digest}")
             if holder is None or self._claim_outlived_its_release(target, digest, holder):
-                return None  # given back meanwhile, or its release ended without giving it back: try again
+                return _Again(retry_of=retry_of)  # given back meanwhile, or its release ended without giving it back
             return Claim("duplicate", holder.get("release_id"), "the digest is already deploying or queued"), None
         if "newest-push" in failed:
             newest = self._get(pk(target), "NEWEST_PUSH") or {}
             if same_second(str(newest.get("order_key", "")), push.order_key):
-                return None  # a push of the same second got there first: compare registry times
+                return _Again(retry_of=retry_of, newest=newest)  # a push of the same second: compare registry times
             return Claim("stale", None), None
         if failed:
-            return None  # nothing else can fail a condition; were it to, read again
+            return _Again(retry_of=retry_of)  # nothing else can fail a condition; were it to, try again
         return Claim("claimed", release.release_id), release
 
     def _claim_outlived_its_release(self, target: str, digest: str, holder: dict[str, Any]) -> bool:

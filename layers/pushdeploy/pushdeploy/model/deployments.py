@@ -125,6 +125,7 @@ class Deployment:
     rollback_triggering_deployment_id: str | None = None
     appspec: AppSpec | None = None
     deployment_config: str | None = None
+    description: str = ""
 
     @classmethod
     def from_api(cls, info: dict[str, Any]) -> Deployment:
@@ -144,7 +145,15 @@ class Deployment:
             rollback_triggering_deployment_id=rollback.get("rollbackTriggeringDeploymentId") or None,
             appspec=appspec_of_revision(info.get("revision")),
             deployment_config=info.get("deploymentConfigName"),
+            description=str(info.get("description") or ""),
         )
+
+    @property
+    def started_as(self) -> str | None:
+        """What pushdeploy started this deployment as (its trigger: push, revert, operator-rollback, ...), from the
+        description it gave CodeDeploy (``pushdeploy <trigger> <target> ...``); None for anyone else's."""
+        words = self.description.split()
+        return words[1] if len(words) > 1 and words[0] == "pushdeploy" else None
 
     @property
     def is_rollback(self) -> bool:

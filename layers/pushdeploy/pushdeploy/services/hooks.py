@@ -21,6 +21,7 @@ from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import HookStage
 from pushdeploy.model.events import Ignored, parse_hook_invocation
+from pushdeploy.model.releases import REMEDY_TRIGGERS
 from pushdeploy.model.targets import TargetCatalog
 from pushdeploy.observability import count, logger
 
@@ -162,16 +163,12 @@ class HookRunner:
             container_name=spec.container_name or target.container_name,
             container_port=spec.container_port or target.container_port,
             budget=Budget.seconds(seconds),
-            remedy=self._is_remedy(deployment_id),
+            remedy=deployment.started_as in REMEDY_TRIGGERS,
         )
         verdict.checks = _run_with_watchdog(_stage_checks(self.stage), ctx, real_seconds=seconds)
         verdict.status, verdict.reason = conclude(verdict.checks)
         if ctx.notes:
             verdict.reason += " (" + "; ".join(ctx.notes) + ")"
-
-    def _is_remedy(self, deployment_id: str) -> bool:
-        release = self.ledger.release_by_deployment(deployment_id)
-        return release is not None and release.is_remedy
 
     def _record(self, verdict: Verdict) -> None:
         if not verdict.deployment_id or not verdict.target:

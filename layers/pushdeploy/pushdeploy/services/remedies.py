@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pushdeploy import clock
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.deployments import Deployment
-from pushdeploy.model.releases import REMEDY_NAMES, Release
+from pushdeploy.model.releases import REMEDY_NAMES, REMEDY_TRIGGERS, Release
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,11 @@ class Remedy:
 
 
 def remedy_in_flight(ledger: Ledger, deployment: Deployment) -> Remedy | None:
-    """The remedy ``deployment`` is, or None when it is a change (a push, a queued push, an operator's deploy)."""
-    release = ledger.release_by_deployment(deployment.deployment_id)
-    if deployment.is_rollback or (release is not None and release.is_remedy):
-        return Remedy(deployment, release)
+    """The remedy ``deployment`` is, or None when it is a change (a push, a queued push, an operator's deploy).
+
+    CodeDeploy's own record says it (a rollback's creator, the description pushdeploy gave a revert), so a change,
+    the common case, costs no ledger read; the ledger's release is read for a remedy, to tell people about it.
+    """
+    if deployment.is_rollback or deployment.started_as in REMEDY_TRIGGERS:
+        return Remedy(deployment, ledger.release_by_deployment(deployment.deployment_id))
     return None
