@@ -380,3 +380,28 @@ def test_two_pushes_in_one_second_are_ordered_by_the_registry_not_the_event_id(
         assert answers[older]["outcome"] == "deployed"
         assert answers[newer]["outcome"] == "queued"  # it waits, and is the one that ships next
         assert ledger().get_pending(TARGET).digest == newer
+
+
+def test_an_event_whose_handler_died_mid_start_deploys_when_delivered_after_the_lease(
+    world, codedeploy, lambda_context, monkeypatch
+):
+    event = push_event(tag="v1.1.0", digest=FIX, time="2019-11-16T02:10:00Z")
+
+    def died(**kwargs: Any) -> Any:
+        raise SystemExit("the Lambda sandbox died")  # not an Exception: nothing in the handler cleans up
+
+    with monkeypatch.context() as patched:
+        patched.setattr(codedeploy, "create_deployment", died)
+        with pytest.raises(SystemExit):
+            load_handler("deployer").lambda_handler(event, lambda_context)
+    at_once = load_handler("deployer").lambda_handler(event, lambda_context)["results"][0]
+    later = clock.now() + timedelta(minutes=16)
+    clock.use(lambda: later)
+    try:
+        after_lease = load_handler("deployer").lambda_handler(event, lambda_context)["results"][0]
+    finally:
+        clock.reset()
+
+    assert at_once["outcome"] == "duplicate"  # the claim is still leased: its owner may be alive
+    assert after_lease["outcome"] == "deployed", after_lease
+    assert [r.release_id for r in ledger().releases(TARGET)] == [after_lease["release_id"]]  # one release

@@ -250,10 +250,14 @@ def faults(world: Any, events: int, targets: int, share: float) -> dict[str, Any
     from pushdeploy.checks import after_install, target_health
 
     unreported, hook_runs = 0, 0
-    deployment_id = created[0]["deploymentId"]
+    deployment_id = created[0]["deploymentId"] if created else None
     for stage, module, behaviour in (
-        ("AfterInstall", after_install, "raise"),
-        ("BeforeAllowTraffic", target_health, "hang"),
+        ()
+        if deployment_id is None
+        else (  # no deployment: reported above, not here
+            ("AfterInstall", after_install, "raise"),
+            ("BeforeAllowTraffic", target_health, "hang"),
+        )
     ):
         saved = module.run
         module.run = (

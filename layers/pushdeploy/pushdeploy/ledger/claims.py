@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pushdeploy import aws, clock
@@ -176,8 +176,8 @@ class Claims(Table):
             seen = self._get(pk(target), f"EVENT#{push.event_id}") or {}
             plain = self._get(pk(target), f"RELEASE#{seen.get('release_id')}") if seen else None
             earlier = Release.from_record(plain) if plain else None
-            if earlier is not None and earlier.status == "START_FAILED" and retry_of is None:
-                return _Again(retry_of=earlier)  # Lambda retried the event: continue its release
+            if earlier is not None and retry_of is None and self._never_started(target, earlier, now):
+                return _Again(retry_of=earlier)  # the event again after a failed or abandoned start: continue it
             return Claim("duplicate", seen.get("release_id"), "the same push event, delivered again"), None
         if "not-live" in failed:
             live = self._get(pk(target), "LIVE") or {}
@@ -195,6 +195,18 @@ class Claims(Table):
         if failed:
             return _Again(retry_of=retry_of)  # nothing else can fail a condition; were it to, try again
         return Claim("claimed", release.release_id), release
+
+    def _never_started(self, target: str, release: Release, now: datetime) -> bool:
+        """The release of an event delivered again never got going: its start failed, or its owner died mid-way
+        (still RECEIVED, and the claim's lease ran out). The redelivery continues it."""
+        if release.status == "START_FAILED":
+            return True
+        if release.status != "RECEIVED":
+            return False
+        holder = self._get(pk(target), f"CLAIM#{release.digest}")
+        return holder is None or (
+            holder.get("release_id") == release.release_id and str(holder.get("lease_until", "")) < clock.iso(now)
+        )
 
     def _claim_outlived_its_release(self, target: str, digest: str, holder: dict[str, Any]) -> bool:
         """A claim whose release is finished (its end was recorded but the claim not given back): free it."""
