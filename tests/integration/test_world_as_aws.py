@@ -78,3 +78,18 @@ def test_an_index_lags_behind_but_a_deployments_release_is_read_at_once(world: A
         assert len(later["Items"]) == 1
     finally:
         _gsi_lags_behind(None)
+
+
+def test_a_stopped_rollback_keeps_the_link_to_what_it_rolled_back(world: Any, codedeploy: Any) -> None:
+    started = codedeploy.create_deployment(
+        applicationName="sample-app",
+        deploymentGroupName="sample-app-prod",
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
+    )["deploymentId"]
+    rollback = codedeploy.finish(started, "Stopped", error_code="MANUAL_STOP", rollback=True)["deploymentId"]
+
+    codedeploy.stop_deployment(deploymentId=rollback, autoRollbackEnabled=True)
+
+    info = codedeploy.get_deployment(deploymentId=rollback)["deploymentInfo"]
+    assert info["status"] == "Stopped"
+    assert info["rollbackInfo"]["rollbackTriggeringDeploymentId"] == started

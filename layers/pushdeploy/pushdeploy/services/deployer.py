@@ -148,7 +148,7 @@ class Deployer:
             digest = ecr.digest_of_tag(target.repository, str(tag))
         push = ImagePush(
             event_id=f"manual-{uuid.uuid4()}",
-            pushed_at=clock.iso(),
+            pushed_at=f"{clock.now():%Y-%m-%dT%H:%M:%SZ}",  # whole seconds, like EventBridge's: one order for both
             image=ImageRef(account.account_id(), ecr.registry_region(), target.repository, digest),
             tag=tag,
         )

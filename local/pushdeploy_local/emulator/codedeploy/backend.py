@@ -481,7 +481,8 @@ class CodeDeployEmulator:
                 creator="codeDeployRollback",
                 rollback_of=deployment,
             )
-            deployment["rollbackInfo"] = {
+            deployment["rollbackInfo"] = {  # a rollback that is itself rolled back keeps what it rolled back
+                **deployment.get("rollbackInfo", {}),
                 "rollbackDeploymentId": rollback_deployment["deploymentId"],
                 "rollbackMessage": f"Deployment {deployment_id} was rolled back "
                 f"by {rollback_deployment['deploymentId']}",
