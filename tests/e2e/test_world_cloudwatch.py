@@ -1,5 +1,6 @@
 """The rehearsal world's CloudWatch evaluates alarms with their own period and statistic (1-minute datapoints are
-what the local traffic produces; a 5-minute alarm sees them summed per 5 minutes, at 5-minute boundaries)."""
+what the local traffic produces; a 5-minute alarm sees them summed over the last 5 minutes, evaluated every minute
+on a sliding window, CloudWatch's default)."""
 
 from __future__ import annotations
 
@@ -34,14 +35,16 @@ def _alarm(world: Any, **settings: Any) -> str:
     return str(name)
 
 
-def test_a_five_minute_alarm_sums_five_minutes_and_judges_only_when_its_period_ends(world: Any) -> None:
+def test_a_five_minute_alarm_sums_the_last_five_minutes_on_a_sliding_window(world: Any) -> None:
     name = _alarm(world, Period=300, EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=10.0, Statistic="Sum")
-    world.datapoints[:] = [0, 0, 4, 4, 4]  # 12 errors in five minutes; never more than 10 in one
+    world.datapoints[:] = [9, 0, 0, 0, 0, 0, 4, 4]  # the 9 is six minutes back: out of the window
 
-    world._evaluate_alarm(name, minute=1_000_003)  # not a 5-minute boundary: no datapoint yet
-    assert world.alarm_states[name] == "OK"
-    world._evaluate_alarm(name, minute=1_000_005)
-    assert world.alarm_states[name] == "ALARM"
+    world._evaluate_alarm(name, minute=1_000_003)
+    assert world.alarm_states[name] == "OK"  # 0+0+0+4+4 = 8
+
+    world.datapoints.append(4)
+    world._evaluate_alarm(name, minute=1_000_004)  # the next minute: the window slid
+    assert world.alarm_states[name] == "ALARM"  # 0+0+4+4+4 = 12, although no single minute reached 10
 
 
 def test_a_one_minute_alarm_judges_every_minute_on_single_minutes(world: Any) -> None:

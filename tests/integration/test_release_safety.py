@@ -359,11 +359,18 @@ def test_a_stale_claim_whose_release_ended_never_blocks_a_new_push(world, codede
 def test_two_pushes_in_one_second_are_ordered_by_the_registry_not_the_event_id(
     world, codedeploy, lambda_context, arrival
 ):
-    from pushdeploy_local.emulator.ecr import publish_image
+    from datetime import UTC, datetime
+
+    from pushdeploy_local.emulator.ecr import publish_image, registry_as_ecr
 
     ecr = aws.client("ecr")
-    older = publish_image(ecr, "my-repository-name", "main", seed="older").digest
-    newer = publish_image(ecr, "my-repository-name", "main", seed="newer").digest
+    moments = iter([datetime(2019, 11, 16, 2, 0, 0, 100_000, UTC), datetime(2019, 11, 16, 2, 0, 0, 900_000, UTC)])
+    registry_as_ecr(now=lambda: next(moments))  # ECR's clock: both pushed within one second
+    try:
+        older = publish_image(ecr, "my-repository-name", "main", seed="older").digest
+        newer = publish_image(ecr, "my-repository-name", "main", seed="newer").digest
+    finally:
+        registry_as_ecr(now=None)
     second = "2019-11-16T02:00:00Z"  # EventBridge's time: both pushes in one second
     events = {  # the event ids sort against the push order: they are random, and say nothing about it
         older: push_event(tag="main", digest=older, event_id="ffffffff-older", time=second),
@@ -405,3 +412,25 @@ def test_an_event_whose_handler_died_mid_start_deploys_when_delivered_after_the_
     assert at_once["outcome"] == "duplicate"  # the claim is still leased: its owner may be alive
     assert after_lease["outcome"] == "deployed", after_lease
     assert [r.release_id for r in ledger().releases(TARGET)] == [after_lease["release_id"]]  # one release
+
+
+def test_a_waiting_revert_is_never_displaced_by_a_push_and_starts_first(world, codedeploy, lambda_context, later):
+    establish_known_good(codedeploy, lambda_context, later)
+    bad = deploy(lambda_context, tag="v1.1.0", digest=BAD)
+    succeed(codedeploy, lambda_context, bad["deployment_id"])
+    foreign = codedeploy.create_deployment(  # someone else's deployment holds the group
+        applicationName="sample-app",
+        deploymentGroupName="sample-app-prod",
+        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}},
+    )["deploymentId"]
+    revert = services().reverts.revert(target(), bad=release_of(bad["deployment_id"]), reason="alarm (test)")
+    pushed = push_later(lambda_context, tag="v1.2.0", digest=FIX, minutes=30)  # a newer push, also waiting
+
+    codedeploy.finish(foreign, "Succeeded")
+    first = services().starter.start_pending(target())
+
+    assert revert.outcome == "queued" and pushed["outcome"] == "queued"
+    assert first is not None and first.release_id == revert.release_id  # the remedy first
+    assert release_of_id(pushed["release_id"]).status == "QUEUED"  # the push still waits, not dropped
+    succeed(codedeploy, lambda_context, first.deployment_id)
+    assert release_of_id(pushed["release_id"]).status == "IN_PROGRESS"

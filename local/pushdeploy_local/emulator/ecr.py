@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pushdeploy_local.emulator.loopback import LoopbackServer
@@ -182,18 +184,23 @@ def publish_image(
     return PublishedImage(response["image"]["imageId"]["imageDigest"], tag, [f"linux/{a}" for a in architectures])
 
 
-def registry_as_ecr() -> None:
+_registry_clock: list[Callable[[], datetime] | None] = [None]
+
+
+def registry_as_ecr(now: Callable[[], datetime] | None = None) -> None:
     """Make moto's ECR behave as ECR does where pushdeploy depends on it (contracts.md 11.3):
 
     - a manifest's or index's digest is sha256 of its exact bytes (moto draws an index's from 101 values and
       hashes a manifest's layer digests instead), so two different images never share a digest;
     - moving a tag leaves the image it moved from in the repository, untagged (moto deletes it);
-    - ``imagePushedAt`` keeps sub-second precision (moto truncates it to whole seconds).
+    - ``imagePushedAt`` keeps sub-second precision (moto truncates it to whole seconds), on ``now``'s clock when
+      given (the world's virtual clock: the same clock its EventBridge push events are stamped with).
     """
     import time
 
     from moto.ecr.models import ECRBackend, Image
 
+    _registry_clock[0] = now
     if getattr(Image, "_pushdeploy_as_ecr", False):
         return
 
@@ -204,7 +211,8 @@ def registry_as_ecr() -> None:
 
     def init(self: Image, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        self.image_pushed_at = time.time()  # type: ignore[assignment]
+        clock = _registry_clock[0]
+        self.image_pushed_at = clock().timestamp() if clock else time.time()  # type: ignore[assignment]
 
     original_put = ECRBackend.put_image
 

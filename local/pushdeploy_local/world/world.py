@@ -193,7 +193,7 @@ class World:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.blobs = BlobServer()
         serve_layer_downloads(self.blobs)
-        registry_as_ecr()
+        registry_as_ecr(now=self.clock.now)  # imagePushedAt on the clock the push events are stamped with
         _gsi_lags_behind(self.clock.now)
         _atomic_dynamodb_writes()
         port = _free_port()
@@ -295,6 +295,7 @@ class World:
         return (found["applicationName"], found["deploymentGroupName"]) if found else None
 
     def stop(self) -> None:
+        registry_as_ecr(now=None)
         iam.uninstall(self.enforcer)
         _gsi_lags_behind(None)
         self._close_apps_and_listeners()
@@ -637,11 +638,12 @@ class World:
             self._evaluate_alarm(self.spec.alarm, minute)
 
     def _evaluate_alarm(self, name: str, minute: int) -> None:
-        """CloudWatch's evaluation of a metric alarm at the end of each of its periods (``Period``, a multiple of
-        60 s): one datapoint per period, the alarm's statistic over the minutes in it; ALARM when at least
-        DatapointsToAlarm of the last EvaluationPeriods datapoints breach, OK when fewer do (missing data counts as
-        not breaching); it changes state only on a transition, so it can stay in ALARM after errors stop, and flap.
-        A 5-minute alarm reacts minutes later than a 1-minute one, and stays in ALARM longer."""
+        """CloudWatch's evaluation of a metric alarm, every minute, over a sliding window (the default evaluation
+        window: "the window advances each time the alarm is evaluated"): one datapoint per ``Period`` (a multiple
+        of 60 s) ending now, the alarm's statistic over the minutes in it; ALARM when at least DatapointsToAlarm of
+        the last EvaluationPeriods datapoints breach, OK when fewer do (missing data counts as not breaching); it
+        changes state only on a transition, so it can stay in ALARM after errors stop, and flap. A 5-minute alarm
+        sums five minutes of errors and stays in ALARM for minutes after they stop."""
         if name in self.forced_alarms:
             return
         found = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
@@ -649,8 +651,6 @@ class World:
             return
         alarm = found[0]
         period_minutes = max(1, int(alarm.get("Period") or 60) // 60)
-        if minute % period_minutes:
-            return  # the alarm's period has not ended yet (periods end on the clock: :00, :05, ... for 5 minutes)
         periods = int(alarm.get("EvaluationPeriods", 1))
         needed = int(alarm.get("DatapointsToAlarm") or periods)
         threshold = float(alarm.get("Threshold", 0))
@@ -666,9 +666,10 @@ class World:
             return value < threshold
 
         minutes = self.datapoints[-periods * period_minutes :]
+        ends = range(len(minutes), 0, -period_minutes)  # periods ending now, one period back, ...
         window = [
-            _statistic(str(alarm.get("Statistic", "Sum")), minutes[i : i + period_minutes])
-            for i in range(len(minutes) % period_minutes, len(minutes), period_minutes)
+            _statistic(str(alarm.get("Statistic", "Sum")), minutes[max(0, end - period_minutes) : end])
+            for end in reversed(list(ends))
         ]
         breaching = sum(1 for value in window if breaches(value))
         state = "ALARM" if breaching >= needed else "OK"

@@ -21,6 +21,7 @@ def alarms_in_alarm(names: tuple[str, ...] | list[str]) -> dict[str, datetime | 
     firing: dict[str, datetime | None] = {}
     for alarm in alarms:
         if alarm.get("StateValue") == "ALARM":
-            changed = alarm.get("StateUpdatedTimestamp")
+            # when it entered ALARM (StateUpdatedTimestamp also moves on updates that keep the state: composites)
+            changed = alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp")
             firing[str(alarm["AlarmName"])] = changed if isinstance(changed, datetime) else None
     return firing

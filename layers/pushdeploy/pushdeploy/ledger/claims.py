@@ -16,13 +16,26 @@ from typing import Any
 from pushdeploy import aws, clock
 from pushdeploy.aws import ecr
 from pushdeploy.ledger.table import Table, pk
-from pushdeploy.model.images import ImagePush, refined_order_key, same_second
+from pushdeploy.model.images import ImagePush, ImageRef, refined_order_key, same_second
 from pushdeploy.model.releases import UNFINISHED_STATUSES, Claim, Release, Trigger
 
-CLAIM_LEASE_SECONDS = 15 * 60  # a claim whose owner died mid-way (timeout, OOM) is taken over after this
+# A claim whose owner died mid-way (timeout, OOM) is taken over after this: longer than the deployer's 60-s timeout,
+# shorter than Lambda's first retry of a failed asynchronous invocation (about a minute after the failure).
+CLAIM_LEASE_SECONDS = 90
 EVENT_MEMORY_SECONDS = 7 * 24 * 3600  # EventBridge retries for at most 24 hours; Lambda's async queue 6
 _CLAIM_IS_FREE = "attribute_not_exists(pk) OR (#state = :claimed AND lease_until < :now)"
 NOT_OLDER_THAN_NEWEST = "attribute_not_exists(order_key) OR order_key <= :k"
+
+
+def _moment_in_second(image: ImageRef, order_key: str) -> str:
+    """When in its second ``image`` was pushed, by ECR's ``imagePushedAt``. An image pushed in an earlier second
+    was re-tagged (ECR keeps the first push's time): the registry cannot place it, so it counts as the end of the
+    second, i.e. arrival order decides."""
+    second = order_key.split("#", 1)[0].removesuffix("Z")
+    registry = ecr.pushed_at(image)
+    if registry is None or not registry.startswith(second):
+        return f"{second}.999999Z"
+    return registry
 
 
 @dataclass(frozen=True)
@@ -76,9 +89,9 @@ class Claims(Table):
         key = push.order_key
         if newest is None or not same_second(str(newest.get("order_key", "")), key):
             return key, {"ConditionExpression": "attribute_not_exists(order_key) OR order_key < :k"}
-        ours = ecr.pushed_at(push.image)
-        theirs = ecr.pushed_at(replace(push.image, digest=str(newest["digest"])))
-        if ours is not None and theirs is not None and ours < theirs:
+        ours = _moment_in_second(push.image, key)
+        theirs = _moment_in_second(replace(push.image, digest=str(newest["digest"])), key)
+        if ours < theirs:
             return None
         return refined_order_key(key, ours), {
             "ConditionExpression": "order_key = :seen",

@@ -10,6 +10,8 @@ from pushdeploy.ledger.claims import NOT_OLDER_THAN_NEWEST
 from pushdeploy.ledger.table import Table, pk
 from pushdeploy.model.releases import Pending, Release
 
+REMEDY_SLOT = "PENDING_REMEDY"
+
 
 class Queue(Table):
     def offer_pending(self, target: str, release: Release, order_key: str) -> tuple[bool, Pending | None]:
@@ -63,19 +65,40 @@ class Queue(Table):
     def _pending_from(plain: dict[str, Any]) -> Pending:
         return Pending(plain["release_id"], plain["digest"], plain.get("tag"), plain["order_key"])
 
-    def get_pending(self, target: str) -> Pending | None:
-        plain = self._get(pk(target), "PENDING")
+    def offer_remedy(self, target: str, release: Release) -> Pending | None:
+        """A remedy waits in its own slot (``PENDING_REMEDY``): no push displaces it, and it starts before any
+        waiting push. A newer remedy replaces an older one (returned)."""
+        response = self.client.put_item(
+            TableName=self.table,
+            Item=self._item(
+                {
+                    "pk": pk(target),
+                    "sk": REMEDY_SLOT,
+                    "kind": "pending",
+                    "release_id": release.release_id,
+                    "digest": release.digest,
+                    "tag": release.tag,
+                    "order_key": release.order_key,
+                }
+            ),
+            ReturnValues="ALL_OLD",
+        )
+        old = response.get("Attributes")
+        return self._pending_from(self._plain(old)) if old else None
+
+    def get_pending(self, target: str, *, remedy: bool = False) -> Pending | None:
+        plain = self._get(pk(target), REMEDY_SLOT if remedy else "PENDING")
         return self._pending_from(plain) if plain else None
 
-    def take_pending(self, target: str) -> Pending | None:
+    def take_pending(self, target: str, *, remedy: bool = False) -> Pending | None:
         """Remove and return the waiting push (only the one read: a newer one written meanwhile stays)."""
-        pending = self.get_pending(target)
+        pending = self.get_pending(target, remedy=remedy)
         if pending is None:
             return None
         try:
             self.client.delete_item(
                 TableName=self.table,
-                Key=self._key(pk(target), "PENDING"),
+                Key=self._key(pk(target), REMEDY_SLOT if remedy else "PENDING"),
                 ConditionExpression="order_key = :k",
                 ExpressionAttributeValues={":k": {"S": pending.order_key}},
             )

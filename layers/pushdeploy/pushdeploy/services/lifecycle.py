@@ -15,6 +15,7 @@ from pushdeploy import clock
 from pushdeploy.aws import cloudwatch, codedeploy, ecs
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.ledger import Ledger
+from pushdeploy.ledger.claims import CLAIM_LEASE_SECONDS
 from pushdeploy.model.deployments import Deployment
 from pushdeploy.model.events import DeploymentEvent, Ignored, is_scheduled_sweep, parse_deployment_event
 from pushdeploy.model.images import parse_image_uri
@@ -305,6 +306,16 @@ class Lifecycle:
             )
         self.retention.prune(target)
 
+    def _abandoned(self, target: Target, release: Release) -> None:
+        """A release whose handler stopped before starting it (a timeout, the sandbox died) and whose event was not
+        delivered again: it ends with the reason, and its digest is free for the next push."""
+        reason = "its handler stopped before the deployment started (timed out or died); push the image again"
+        self.ledger.update_release(
+            target.name, release.release_id, status="START_FAILED", reason=reason, finished_at=clock.iso()
+        )
+        self.ledger.give_back_claim(target.name, release.digest, release.release_id)
+        logger.warning("abandoned release ended", target=target.name, release_id=release.release_id)
+
     # -- known good and reconciliation --------------------------------------------------------------------------
     def promote_if_due(self, target: Target) -> bool:
         """The candidate survived its watch window: it becomes KNOWN_GOOD."""
@@ -322,7 +333,12 @@ class Lifecycle:
     def reconcile(self, target: Target, *, skip: set[str] | None = None) -> int:
         """Re-read every unfinished release of ``target`` from CodeDeploy (a missed event never sticks)."""
         fixed = 0
+        abandoned_before = clock.iso(clock.now() - timedelta(seconds=CLAIM_LEASE_SECONDS))
         for release in self.ledger.releases(target.name, limit=25):
+            if release.status == "RECEIVED" and release.created_at < abandoned_before:
+                self._abandoned(target, release)
+                fixed += 1
+                continue
             if release.status != "IN_PROGRESS" or not release.deployment_id or release.deployment_id in (skip or ()):
                 continue
             if self.sync_deployment(target, release.deployment_id).reason.startswith("release "):

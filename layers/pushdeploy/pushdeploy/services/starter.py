@@ -122,7 +122,22 @@ class Starter:
 
     def _busy(self, target: Target, release: Release, busy: DeploymentBusy, order_key: str) -> Result:
         active = busy.active_deployment_id
-        policy = target.on_busy if release.trigger == "push" else "queue-latest"  # reverts are never dropped
+        if release.is_remedy:  # a remedy is never dropped nor displaced by a push: it waits in its own slot
+            self.ledger.update_release(
+                target.name, release.release_id, status="QUEUED", reason=f"{WAITING_FOR_GROUP} {active}"
+            )
+            replaced = self.ledger.offer_remedy(target.name, release)
+            if replaced is not None and replaced.release_id != release.release_id:
+                self.ledger.update_release(
+                    target.name,
+                    replaced.release_id,
+                    status="SUPERSEDED",
+                    reason=f"replaced in the queue by a newer remedy {release.release_id}",
+                    finished_at=clock.iso(),
+                )
+            logger.warning("remedy queued behind an active deployment", target=target.name, active_deployment_id=active)
+            return Result("queued", f"queued behind {active}", target.name, release.release_id, active)
+        policy = target.on_busy if release.trigger == "push" else "queue-latest"  # manual deploys are never dropped
         if policy == "reject":
             reason = f"deployment group is busy with {active}; on_busy=reject"
             self.ledger.update_release(
@@ -193,12 +208,14 @@ class Starter:
         return True
 
     def start_pending(self, target: Target) -> Result | None:
-        """Start the waiting push, if any and if the group is free (it stays queued otherwise)."""
-        if self.ledger.get_pending(target.name) is None:
+        """Start what waits, if anything and if the group is free (it stays queued otherwise): a waiting remedy
+        first, then the waiting push."""
+        remedy = self.ledger.get_pending(target.name, remedy=True) is not None
+        if not remedy and self.ledger.get_pending(target.name) is None:
             return None
         if codedeploy.active_deployment_ids(target.application, target.deployment_group):
             return None
-        pending = self.ledger.take_pending(target.name)
+        pending = self.ledger.take_pending(target.name, remedy=remedy)
         if pending is None:
             return None
         release = self.ledger.get_release(target.name, pending.release_id)
