@@ -185,6 +185,7 @@ def publish_image(
 
 
 _registry_clock: list[Callable[[], datetime] | None] = [None]
+_last_push = [0.0]
 
 
 def registry_as_ecr(now: Callable[[], datetime] | None = None) -> None:
@@ -201,6 +202,7 @@ def registry_as_ecr(now: Callable[[], datetime] | None = None) -> None:
     from moto.ecr.models import ECRBackend, Image
 
     _registry_clock[0] = now
+    _last_push[0] = 0.0
     if getattr(Image, "_pushdeploy_as_ecr", False):
         return
 
@@ -212,7 +214,10 @@ def registry_as_ecr(now: Callable[[], datetime] | None = None) -> None:
     def init(self: Image, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
         clock = _registry_clock[0]
-        self.image_pushed_at = clock().timestamp() if clock else time.time()  # type: ignore[assignment]
+        moment = clock().timestamp() if clock else time.time()
+        # no two pushes happen at the same instant: the registry's times strictly increase (by a millisecond)
+        _last_push[0] = max(moment, _last_push[0] + 0.001)
+        self.image_pushed_at = _last_push[0]  # type: ignore[assignment]
 
     original_put = ECRBackend.put_image
 

@@ -257,6 +257,7 @@ class World:
             self.spec = spec
             self.enforcer.principals = self._principals()
         self.clock.current = datetime.now(UTC).replace(microsecond=0)
+        registry_as_ecr(now=self.clock.now)  # the registry's clock starts again with the world's
         self.emulator.__init__(  # type: ignore[misc]
             region=self.spec.region, now=self.clock.now, seed=self.seed, stops_pending=True
         )

@@ -33,8 +33,8 @@ class Queue(Table):
         )
         for _ in range(5):
             current = self.get_pending(target)
-            if current is not None and current.order_key >= order_key:
-                return False, None
+            if current is not None and current.order_key > order_key:
+                return False, None  # an equal key (the registry could not tell them apart): the later arrival waits
             if current is None:
                 slot: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
             else:
