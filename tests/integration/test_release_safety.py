@@ -95,6 +95,16 @@ def test_an_alarm_that_flaps_during_a_revert_is_recorded_and_never_stops_it(
     assert len(release_of(revert_id).incidents) == 1
 
 
+def test_the_alarm_a_revert_answers_delivered_again_is_not_an_incident(world, codedeploy, lambda_context, later):
+    revert_id = reverting(codedeploy, lambda_context, later)["revert"]["deployment_id"]
+    created = codedeploy.deployments[revert_id]["createTime"]
+
+    [again] = alarm(lambda_context, at=created - timedelta(seconds=1))  # EventBridge delivers it a second time
+
+    assert again["outcome"] == "recorded" and "already answered by revert" in again["reason"]
+    assert release_of(revert_id).incidents == []
+
+
 def test_the_reverted_release_reads_reverted_with_its_alarm(world, codedeploy, lambda_context, later):
     story = reverting(codedeploy, lambda_context, later)
 

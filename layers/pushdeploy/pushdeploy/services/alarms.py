@@ -111,6 +111,10 @@ class AlarmResponder:
         """An alarm while a remedy deploys (alarms flap while tasks start, and the bad release's errors take minutes
         to leave the alarm's window): recorded and told, never acted on. Stopping the remedy would put the bad
         release back and quarantine the known-good digest."""
+        started = remedy.deployment.created_at
+        if started is not None and alarm.changed_at <= started:  # the alarm the remedy answers, delivered again
+            reason = f"{why}; already answered by {remedy.describe()}"
+            return Result("recorded", reason, target.name, deployment_id=remedy.deployment.deployment_id)
         incident = f"still in ALARM while {remedy.describe()}: alarm {alarm.name} at {clock.iso(alarm.changed_at)}"
         reason = f"{why}; {incident} (a remedy is never stopped)"
         logger.warning(
