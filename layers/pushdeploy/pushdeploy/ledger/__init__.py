@@ -4,9 +4,12 @@ Items, all under ``pk = TARGET#<target>`` unless said otherwise:
 
 ==============================  =====================================================================
 ``RELEASE#<release_id>``        :mod:`~pushdeploy.ledger.releases`: one release (push, revert, manual, rollback)
-``CLAIM#<digest>``              :mod:`~pushdeploy.ledger.claims`: one digest starts at most one release per target
+``CLAIM#<digest>``              :mod:`~pushdeploy.ledger.claims`: the digest is deploying or queued (until it ends)
+``EVENT#<event id>``            :mod:`~pushdeploy.ledger.claims`: a push event already handled (TTL, 7 days)
+``LIVE``                        :mod:`~pushdeploy.ledger.claims`: the digest production serves since the last success
 ``NEWEST_PUSH``                 :mod:`~pushdeploy.ledger.claims`: the newest push accepted (by push time)
 ``PENDING``                     :mod:`~pushdeploy.ledger.queue`: the newest push waiting for the group (newer wins)
+``PENDING_REMEDY``              :mod:`~pushdeploy.ledger.queue`: a remedy waiting for the group (starts first)
 ``KNOWN_GOOD``                  :mod:`~pushdeploy.ledger.markers`: the last release that survived its watch window
 ``CANDIDATE``                   :mod:`~pushdeploy.ledger.markers`: the last succeeded release inside its window
 ``QUARANTINE#<digest>``         :mod:`~pushdeploy.ledger.markers`: rolled back: never auto-deployed until released
