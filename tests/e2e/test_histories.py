@@ -50,6 +50,13 @@ LISTED_INCIDENTS = {  # the sequences the release-safety issue lists, as histori
     "retag-and-release": "seed 10: push v2.1.0; advance 35 min; retag image#0 as v2.1.1; push v2.2.0 (erroring); "
     "advance 10 min; release; retag image#1 as v2.2.1",
     "duplicates-and-two-tags": "seed 11: push v2.5.0 x2; retag image#0 as main x2 same-second",
+    # found by `chaos --histories 500`: a re-tag (ECR keeps its first push time) tied with a later push in one second
+    "retag-then-push-in-one-second": "seed 1608 on_busy=supersede: push main (failing-smoke) x2 same-second; "
+    "push main (healthy) x2; push main (healthy) x1; advance 4 min; retag image#6 as main x2 same-second; rollback; "
+    "push v2.15.0 (healthy) x1 same-second",
+    "retried-release-superseded": "seed 49: rollback; advance 0.5 min; retag image#0 as v2.38.0 x2; release; "
+    "retag image#3 as main x1 same-second; push main (failing-smoke) x1 same-second; "
+    "push v2.16.0 (healthy) x1 same-second; alarm -> ALARM",
 }
 
 

@@ -307,7 +307,8 @@ def violations(world: World, observed: Observed) -> list[tuple[str, str]]:
     for release in releases:
         deployment = world.emulator.deployments.get(release.deployment_id or "")
         ended = deployment["status"] if deployment is not None else None
-        if ended in STATUS_OF and release.status not in STATUS_OF[ended]:
+        retried = release.deployment_id in release.earlier_deployment_ids  # the release moved on past that attempt
+        if ended in STATUS_OF and release.status not in STATUS_OF[ended] and not retried:
             found.append(("status-differs-from-codedeploy", f"{release.tag} {release.status} vs {ended}"))
         if release.is_remedy and release.status in ("FAILED", "STOPPED"):  # every remedy here goes to a healthy image
             found.append(("remedy-failed", f"{release.trigger} to {release.tag}: {release.reason}"))

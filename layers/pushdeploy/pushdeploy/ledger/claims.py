@@ -27,14 +27,13 @@ _CLAIM_IS_FREE = "attribute_not_exists(pk) OR (#state = :claimed AND lease_until
 NOT_OLDER_THAN_NEWEST = "attribute_not_exists(order_key) OR order_key <= :k"
 
 
-def _moment_in_second(image: ImageRef, order_key: str) -> str:
-    """When in its second ``image`` was pushed, by ECR's ``imagePushedAt``. An image pushed in an earlier second
-    was re-tagged (ECR keeps the first push's time): the registry cannot place it, so it counts as the end of the
-    second, i.e. arrival order decides."""
+def _moment_in_second(image: ImageRef, order_key: str) -> str | None:
+    """When in its second ``image`` was pushed, by ECR's ``imagePushedAt``; None when the registry cannot place it:
+    an image pushed in an earlier second was re-tagged (ECR keeps the first push's time)."""
     second = order_key.split("#", 1)[0].removesuffix("Z")
     registry = ecr.pushed_at(image)
     if registry is None or not registry.startswith(second):
-        return f"{second}.999999Z"
+        return None
     return registry
 
 
@@ -89,11 +88,15 @@ class Claims(Table):
         key = push.order_key
         if newest is None or not same_second(str(newest.get("order_key", "")), key):
             return key, {"ConditionExpression": "attribute_not_exists(order_key) OR order_key < :k"}
+        seen = str(newest["order_key"])
         ours = _moment_in_second(push.image, key)
         theirs = _moment_in_second(replace(push.image, digest=str(newest["digest"])), key)
-        if ours < theirs:
+        if ours is not None and theirs is not None and ours < theirs:
             return None
-        return refined_order_key(key, ours), {
+        # not older: the registry says ours came later, or cannot place one of them (a re-tag) and arrival order
+        # decides; either way the key sorts after the one seen
+        later = refined_order_key(key, ours) if ours is not None and theirs is not None else ""
+        return max(later, seen + "+"), {
             "ConditionExpression": "order_key = :seen",
             "ExpressionAttributeValues": {":seen": {"S": str(newest["order_key"])}},
         }
