@@ -88,9 +88,11 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 
 
 def _rehearse(args: argparse.Namespace) -> int:
-    from pushdeploy_cli.commands.rehearse import rehearse
+    from pushdeploy_cli.commands.rehearse import list_built_in, rehearse
 
     try:
+        if args.list:
+            return list_built_in()
         return rehearse(
             scenarios=args.scenario,
             report=args.report,
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE_OR_NAME",
         help="a scenario file or built-in name (repeatable; default: every built-in)",
     )
+    rehearse.add_argument("--list", action="store_true", help="list the built-in scenarios, one line each")
     rehearse.add_argument("--report", metavar="FILE", help="write the JSON report here")
     rehearse.add_argument(
         "--seed", type=int, metavar="N", help="repeat a run exactly (every choice the world makes follows from it)"
@@ -152,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="COMMAND",
-        help="an operator command to run against the environment after each scenario",
+        help="an operator command (e.g. 'status', 'rollback sample-app-prod --yes') to run after each scenario, in "
+        "its virtual time; its exit code is reported and never stops the run (repeatable)",
     )
     rehearse.set_defaults(func=_rehearse)
 

@@ -46,7 +46,8 @@ def rehearse(tmp_path: Path, *args: str) -> tuple[int, str, list[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def built_in_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, list[dict[str, Any]]]:
-    return rehearse(tmp_path_factory.mktemp("rehearsal"))
+    # operator commands after each scenario: one that fails and one that is not a command never stop the run
+    return rehearse(tmp_path_factory.mktemp("rehearsal"), "--then", "history no-such-target", "--then", "bogus")
 
 
 def test_every_built_in_scenario_passes(built_in_run):
@@ -68,9 +69,32 @@ def test_every_built_in_scenario_passes(built_in_run):
         "codedeploy-stops-first",
         "alarm-flaps-during-revert",
         "fix-while-the-alarm-fires",
+        "on-call-commands",
     }
     assert all(r["passed"] for r in reports)
-    assert "13 passed, 0 failed" in output
+    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 14
+
+
+def test_operator_commands_run_inside_virtual_time(built_in_run):
+    _, _, reports = built_in_run
+    on_call = next(r for r in reports if r["scenario"] == "on-call-commands")
+
+    rollback, history, deploy, status = on_call["runs"]
+    assert rollback["exit"] == 1 and "in progress" in rollback["output"]  # refused: the revert is a remedy
+    assert history["exit"] == 0 and "REVERTED" in history["output"]
+    assert deploy["exit"] == 0 and "Succeeded" in deploy["output"]  # --wait waited in virtual time
+    assert deploy["at"] > history["at"]  # the world ran while the command waited
+    assert status["exit"] == 0 and "sample-app-prod" in status["output"]
+
+
+def test_then_commands_are_reported_and_never_stop_the_run(built_in_run):
+    _, output, reports = built_in_run
+
+    for report in reports:
+        missing, bogus = report["then"]
+        assert missing["exit"] == 3 and "unknown target 'no-such-target'" in missing["output"]
+        assert bogus["exit"] == 2 and "invalid choice" in bogus["output"]
+    assert "Traceback" not in output
 
 
 def test_the_report_has_the_documented_fields(built_in_run):

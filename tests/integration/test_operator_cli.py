@@ -178,6 +178,7 @@ def test_deploy_by_tag_goes_through_the_push_path(world, codedeploy, capsys):
     assert code == 0 and payload["outcome"] == "deployed"
     release = ledger().release_by_deployment(payload["deployment_id"])
     assert release is not None and release.digest == image.digest and release.tag == "v2.0.0"
+    assert release.trigger == "manual"  # the push path, labelled as the operator's deploy in the history
 
     code, payload = json_cli(capsys, "deploy", TARGET, "--digest", image.digest)
     assert code == 1 and payload["outcome"] == "duplicate"

@@ -342,6 +342,8 @@ def security() -> dict[str, Any]:
 def seeds(count: int) -> dict[str, Any]:
     """Every built-in scenario under ``count`` different seeds in a row: CodeDeploy's poll timing, ids and
     traffic change with the seed; the expectations must hold for each."""
+    from pushdeploy_cli.main import main as cli
+
     from pushdeploy_local.rehearsal import runner
     from pushdeploy_local.world.world import World
 
@@ -351,7 +353,7 @@ def seeds(count: int) -> dict[str, Any]:
         world = World(seed=seed).start()
         try:
             for scenario in scenarios:
-                result = runner.run(world, scenario)
+                result = runner.run(world, scenario, cli)
                 if not result.passed:
                     failed.append(f"seed {seed} {scenario.name}: {'; '.join(result.failures)}")
         finally:

@@ -1,68 +1,38 @@
-"""Rehearsal scenarios: YAML steps run against the local world, with expectations and a report."""
+"""Rehearsal scenarios: steps run against the local world, with expectations and a report (format: scenario.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import io
 import json
+import logging
+import re
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import yaml
-from pushdeploy import aws, runtime
+from pushdeploy import aws, clock, runtime
 
-from pushdeploy_local.world.apps import BEHAVIOURS
+from pushdeploy_local.rehearsal.scenario import (
+    HOOK_NAMES,
+    STEP_REF,
+    Alarm,
+    Expect,
+    Push,
+    Scenario,
+    ScenarioError,
+    Step,
+    WorldNames,
+    parse,
+)
+from pushdeploy_local.world import iam
+from pushdeploy_local.world.apps import Behaviour
 from pushdeploy_local.world.world import World
 
-BUILT_IN = Path(__file__).resolve().parent / "scenarios"
-HOOK_NAMES = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic")
-
-
-class ScenarioError(ValueError):
-    """A scenario file that cannot be run, with the step and the reason."""
-
-
-@dataclass
-class Scenario:
-    name: str
-    steps: list[dict[str, Any]]
-    expect: dict[str, Any]
-    base: Path
-    description: str = ""
-
-
-def built_in() -> list[Path]:
-    return sorted(BUILT_IN.glob("*.yaml"))
-
-
-def load(name_or_path: str) -> Scenario:
-    path = Path(name_or_path)
-    if not path.exists():
-        matches = [p for p in built_in() if p.stem.split("-", 1)[-1] == name_or_path or p.stem == name_or_path]
-        if not matches:
-            names = ", ".join(p.stem.split("-", 1)[-1] for p in built_in())
-            raise ScenarioError(f"no scenario file or built-in scenario named {name_or_path!r} (built-in: {names})")
-        path = matches[0]
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("steps"), list):
-        raise ScenarioError(f"{path}: a scenario needs 'name' and a list of 'steps'")
-    for number, step in enumerate(document["steps"], 1):
-        if not isinstance(step, dict) or len(step) != 1:
-            raise ScenarioError(f"{path}: step {number} must have exactly one of push/event/alarm/advance/until/target")
-        kind = next(iter(step))
-        if kind not in ("push", "event", "alarm", "advance", "until", "target"):
-            raise ScenarioError(f"{path}: step {number}: unknown step {kind!r}")
-        if kind == "push" and step[kind].get("app", "healthy") not in BEHAVIOURS:
-            raise ScenarioError(f"{path}: step {number}: app must be one of {', '.join(BEHAVIOURS)}")
-    return Scenario(
-        str(document.get("name") or path.stem),
-        document["steps"],
-        dict(document.get("expect") or {}),
-        path.parent,
-        str(document.get("description", "")),
-    )
+__all__ = ["ScenarioError", "WorldNames", "built_in", "load", "run", "run_command"]
 
 
 @dataclass
@@ -74,41 +44,161 @@ class ScenarioResult:
     timeline: list[str] = field(default_factory=list)
 
 
-def run(world: World, scenario: Scenario) -> ScenarioResult:
+@dataclass
+class Images:
+    """The images a scenario pushed, by every name a scenario may use: ``step-N``, an ``as:`` label, and a tag
+    (the image it was last pushed with)."""
+
+    by_name: dict[str, str] = field(default_factory=dict)
+    first_tag: dict[str, str] = field(default_factory=dict)  # digest -> the first tag it was pushed with
+
+    def add(self, digest: str, number: int, push: Push) -> None:
+        self.by_name[f"step-{number}"] = digest
+        for name in (push.label, push.tag):
+            if name:
+                self.by_name[name] = digest
+        if push.tag:
+            self.first_tag.setdefault(digest, push.tag)
+
+    def digest(self, name: str) -> str | None:
+        return self.by_name.get(name)
+
+    def names_of(self, digest: str) -> list[str]:
+        return [name for name, d in self.by_name.items() if d == digest and not STEP_REF.match(name)]
+
+
+BUILT_IN = Path(__file__).resolve().parent / "scenarios"
+Runner = Callable[[list[str]], int]  # the pushdeploy CLI's main(argv) -> exit code
+
+
+def built_in() -> list[Path]:
+    return sorted(BUILT_IN.glob("*.yaml"))
+
+
+def describe_built_in() -> list[tuple[str, str]]:
+    """(name, one-line description) of each built-in scenario."""
+    listed = []
+    for path in built_in():
+        scenario = load(str(path))
+        first = re.split(r"[.;] ", scenario.description)[0].rstrip(".")
+        listed.append((scenario.name, first if len(first) <= 100 else first[:99] + "…"))
+    return listed
+
+
+def find(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    matches = [p for p in built_in() if p.stem.split("-", 1)[-1] == name_or_path or p.stem == name_or_path]
+    if not matches:
+        names = [p.stem.split("-", 1)[-1] for p in built_in()]
+        close = difflib.get_close_matches(name_or_path, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ScenarioError(
+            [f"no scenario file or built-in scenario named {name_or_path!r}{hint} (built-in: {', '.join(names)})"]
+        )
+    return matches[0]
+
+
+def load(name_or_path: str, known: WorldNames | None = None) -> Scenario:
+    path = find(name_or_path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([f"{path}: cannot be read: {exc}"]) from None
+    return parse(text, path, known=known)
+
+
+@dataclass
+class CommandResult:
+    """An operator command run against the world: what it printed and how it ended."""
+
+    command: str
+    code: int
+    output: str
+    at: str = ""
+
+    def as_report(self) -> dict[str, Any]:
+        return {"command": self.command, "exit": self.code, "output": self.output, "at": self.at}
+
+
+def run_command(world: World, command: str, runner: Runner) -> CommandResult:
+    """Run ``pushdeploy <command>`` against the world, in its virtual time: a ``--wait`` (or any sleep) lets the
+    world run for that long instead of sleeping. Never raises: a crash is exit 1 with its last line."""
+    buffer = io.StringIO()
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        return CommandResult(command, 2, f"cannot parse the command: {exc}")
+    depth = [0]
+
+    def let_the_world_run(seconds: float) -> None:
+        if depth[0]:  # a handler sleeping inside the world's own run: time just passes
+            world.clock.advance(seconds)
+            return
+        depth[0] += 1
+        try:
+            world.run_for(seconds)
+        finally:
+            depth[0] -= 1
+
+    streams = [h for h in logging.getLogger("pushdeploy").handlers if isinstance(h, logging.StreamHandler)]
+    saved = [h.stream for h in streams]
+    clock.use_sleep(let_the_world_run)
+    try:
+        with iam.as_the_world(), contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            code = runner(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code if isinstance(exc.code, int) else 2
+    except Exception as exc:  # noqa: BLE001 - a crash is a result to report, not the end of the rehearsal
+        buffer.write(f"crashed: {type(exc).__name__}: {exc}\n")
+        code = 1
+    finally:
+        clock.use_sleep(world.clock.advance)
+        for handler, stream in zip(streams, saved, strict=True):
+            handler.stream = stream
+    world.drain()
+    return CommandResult(command, int(code), buffer.getvalue())
+
+
+def run(world: World, scenario: Scenario, runner: Runner | None = None) -> ScenarioResult:
     world.reset()
     world.build_sample()
-    digests: dict[str, str] = {}
-    for step in scenario.steps:
-        kind, args = next(iter(step.items()))
-        if kind == "push":
-            _push(world, args, digests)
-        elif kind == "event":
-            event = json.loads((scenario.base / str(args)).read_text())
-            world.note("step", f"event {args}")
+    images = Images()
+    commands: list[tuple[int, Step, CommandResult]] = []
+    for number, step in enumerate(scenario.steps, 1):
+        if step.push is not None:
+            _push(world, step.push, number, images)
+        elif step.event is not None:
+            event = json.loads((scenario.base / step.event).read_text())
+            world.note("step", f"event {step.event}")
             world.emit(event)
             world.drain()
-        elif kind == "alarm":
-            world.note("step", f"alarm {args['name']} -> {args['state']}")
-            world.set_alarm(
-                args["name"],
-                args["state"],
-                args.get("reason", "set by the scenario"),
-                forced=True,
-                delivery_delay=float(args.get("delivery_delay", 0)),  # EventBridge late: CodeDeploy may act first
-            )
-            world.drain()
-        elif kind == "advance":
-            world.note("step", f"advance {args} min")
-            world.run_for(float(args) * 60)
-        elif kind == "until":
-            world.note("step", f"until {args}")
+        elif step.alarm is not None:
+            _alarm(world, step.alarm)
+        elif step.advance is not None:
+            world.note("step", f"advance {_minutes(step.advance)}")
+            world.run_for(float(step.advance) * 60)
+        elif step.until is not None:
+            world.note("step", f"until {step.until}")
             if not world.run_until_idle():
                 world.note("step", "gave up waiting: still busy after 4 virtual hours")
-        elif kind == "target":
-            world.update_target(dict(args))
-            world.note("step", f"target {args}")
-    report = _report(world, scenario, digests)
-    failures = _check(scenario.expect, report, world, digests)
+        elif step.target is not None:
+            world.update_target(step.target)
+            world.note("step", f"target {json.dumps(step.target, sort_keys=True)}")
+        elif step.tick is not None:
+            world.note("step", f"tick {step.tick}")
+            world.tick_reconcile()
+        elif step.run is not None:
+            world.note("step", f"run pushdeploy {step.run.command}")
+            result = run_command(world, step.run.command, runner or _no_cli)
+            result.at = world.clock.now().isoformat()
+            commands.append((number, step, result))
+            for line in _summary_lines(result):
+                world.note("run", line)
+    report = _report(world, scenario, images)
+    report["runs"] = [dict(result.as_report(), step=number) for number, _, result in commands]
+    failures = _check(scenario.expect, report, images) + _check_runs(commands)
     report["passed"] = not failures
     report["failures"] = failures
     start = world.timeline[0].at if world.timeline else world.clock.now()
@@ -116,46 +206,96 @@ def run(world: World, scenario: Scenario) -> ScenarioResult:
     return ScenarioResult(scenario, not failures, report, failures, timeline)
 
 
+def _no_cli(argv: list[str]) -> int:
+    print("no operator CLI in this run")
+    return 1
+
+
+def _summary_lines(result: CommandResult, keep: int = 6) -> list[str]:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    shown = [f"exit {result.code}" + (f": {lines[0]}" if lines else "")]
+    shown += [f"  {line}" for line in lines[1:keep]]
+    if len(lines) > keep:
+        shown.append(f"  ... {len(lines) - keep} more line(s) in the report")
+    return shown
+
+
+def _check_runs(commands: list[tuple[int, Step, CommandResult]]) -> list[str]:
+    failures = []
+    for number, step, result in commands:
+        assert step.run is not None
+        if step.run.exit is not None and result.code != step.run.exit:
+            failures.append(f"step {number} `{step.run.command}` exited {result.code}, expected {step.run.exit}")
+        for text in step.run.output_contains:
+            if text not in result.output:
+                failures.append(f"step {number} `{step.run.command}` did not print {text!r}")
+    return failures
+
+
+def _minutes(value: float) -> str:
+    return f"{value:g} min"
+
+
 def _mmss(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes:02d}:{secs:02d}"
 
 
-def _push(world: World, args: dict[str, Any], digests: dict[str, str]) -> None:
-    tag = args.get("tag")
-    if args.get("same_as"):
-        digest = digests[str(args["same_as"])]
+def _push(world: World, push: Push, number: int, images: Images) -> None:
+    tag = push.tag
+    if push.same_as:
+        digest = images.digest(push.same_as) or images.digest(push.same_as.removeprefix("v"))
+        if digest is None:  # the scenario's check guarantees an earlier push; an event: step's image is not one
+            raise ScenarioError([f"step {number}: same_as {push.same_as!r} names no image pushed before"])
         if tag:
+            repository = push.repository or world.spec.repository
             aws.client("ecr").put_image(
-                repositoryName=args.get("repository", world.spec.repository),
-                imageManifest=_manifest_of(world, digest),
+                repositoryName=repository,
+                imageManifest=_manifest_of(repository, digest),
                 imageTag=tag,
                 imageManifestMediaType="application/vnd.oci.image.index.v1+json",
             )
     else:
-        digest = world.publish(tag or "untagged", args.get("app", "healthy"), args.get("repository"))
-    if tag:
-        digests[tag] = digest
-    world.note("step", f"push {tag} ({args.get('app', 'same image')}) {digest[:19]}")
-    for copy in range(int(args.get("deliveries", 1))):
+        digest = world.publish(tag or "untagged", cast(Behaviour, push.app or "healthy"), push.repository)
+    images.add(digest, number, push)
+    label = f" as {push.label}" if push.label else ""
+    what = f"same image as {push.same_as}" if push.same_as else (push.app or "healthy")
+    world.note("step", f"push {tag or '(untagged)'} ({what}){label} {digest[:19]}")
+    for copy in range(push.deliveries):
         world.emit(
             world.push_event(
-                tag, digest, args.get("repository"), event_id=f"push-{tag}-{digest[-6:]}-{copy}" if copy else None
+                tag, digest, push.repository, event_id=f"push-{tag}-{digest[-6:]}-{copy}" if copy else None
             )
         )
         world.drain()
 
 
-def _manifest_of(world: World, digest: str) -> str:
-    images = aws.client("ecr").batch_get_image(
-        repositoryName=world.spec.repository, imageIds=[{"imageDigest": digest}]
-    )["images"]
+def _alarm(world: World, alarm: Alarm) -> None:
+    if alarm.datapoints is not None:
+        state, reason = world.evaluate_datapoints(alarm.name, alarm.datapoints)
+    else:
+        state, reason = str(alarm.state), alarm.reason
+    copies = f", delivered {alarm.deliveries} times" if alarm.deliveries > 1 else ""
+    world.note("step", f"alarm {alarm.name} -> {state}{copies}")
+    world.set_alarm(
+        alarm.name,
+        state,
+        reason,
+        forced=True,
+        delivery_delay=float(alarm.delivery_delay),  # EventBridge late: CodeDeploy may act first
+        deliveries=alarm.deliveries,
+    )
+    world.drain()
+
+
+def _manifest_of(repository: str, digest: str) -> str:
+    images = aws.client("ecr").batch_get_image(repositoryName=repository, imageIds=[{"imageDigest": digest}])["images"]
     return str(images[0]["imageManifest"])
 
 
-def _report(world: World, scenario: Scenario, digests: dict[str, str]) -> dict[str, Any]:
+def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
     ledger = runtime.services().ledger
-    tag_of = {d: t for t, d in digests.items()} | world.tags
+    tag_of = images.first_tag | world.tags
     deployments = []
     for deployment in sorted(world.emulator.deployments.values(), key=lambda d: d["sequence"]):
         release = ledger.release_by_deployment(deployment["deploymentId"])
@@ -187,6 +327,7 @@ def _report(world: World, scenario: Scenario, digests: dict[str, str]) -> dict[s
         ],
         "deployments": deployments,
         "production": {"tag": production["tag"], "image": production["image"]},
+        "production_by_target": {world.spec.target: {"tag": production["tag"], "image": production["image"]}},
         "quarantined": sorted(tag_of.get(q.digest, q.digest) for q in ledger.quarantined(world.spec.target)),
         "releases": [
             {"tag": r.tag, "status": r.status, "trigger": r.trigger, "reason": r.reason}
@@ -203,7 +344,7 @@ def _outcomes(report: dict[str, Any]) -> list[str]:
     return [o for e in report["events"] for o in e["outcome"].split(",") if o]
 
 
-def _check(expect: dict[str, Any], report: dict[str, Any], world: World, digests: dict[str, str]) -> list[str]:
+def _check(expect: Expect, report: dict[str, Any], images: Images) -> list[str]:
     failures = []
     statuses = [d["status"] for d in report["deployments"]]
     outcomes = _outcomes(report)
@@ -212,43 +353,59 @@ def _check(expect: dict[str, Any], report: dict[str, Any], world: World, digests
         if not ok:
             failures.append(message)
 
-    if "production_tag" in expect:
+    if expect.production_tag is not None:
         want(
-            report["production"]["tag"] == expect["production_tag"],
-            f"production serves {report['production']['tag']!r}, expected {expect['production_tag']!r}",
+            report["production"]["tag"] == expect.production_tag,
+            f"production serves {report['production']['tag']!r}, expected {expect.production_tag!r}",
         )
-    if "statuses" in expect:
-        want(statuses == expect["statuses"], f"deployment statuses {statuses}, expected {expect['statuses']}")
-    if "statuses_end_with" in expect:
-        tail = expect["statuses_end_with"]
+    if expect.production is not None:
+        wanted = expect.production if isinstance(expect.production, dict) else {"": expect.production}
+        for target, name in wanted.items():
+            serving = report["production_by_target"].get(target) if target else report["production"]
+            digest = images.digest(name)
+            where = f"{target} production" if target else "production"
+            if serving is None:
+                failures.append(f"{where}: no such target in this world")
+            elif digest is None:
+                want(serving["tag"] == name, f"{where} serves {serving['tag']!r}, expected {name!r}")
+            else:
+                now = images.names_of(serving["image"]) or [serving["tag"] or serving["image"][:19]]
+                want(
+                    serving["image"] == digest,
+                    f"{where} serves {'/'.join(now)} ({serving['image'][:19]}), expected {name} ({digest[:19]})",
+                )
+    if expect.statuses is not None:
+        want(statuses == expect.statuses, f"deployment statuses {statuses}, expected {expect.statuses}")
+    if expect.statuses_end_with is not None:
+        tail = expect.statuses_end_with
         want(statuses[-len(tail) :] == tail, f"deployment statuses {statuses} do not end with {tail}")
-    if "first_status_in" in expect:
+    if expect.first_status_in is not None:
         want(
-            bool(statuses) and statuses[0] in expect["first_status_in"],
-            f"first deployment ended {statuses[:1]}, expected one of {expect['first_status_in']}",
+            bool(statuses) and statuses[0] in expect.first_status_in,
+            f"first deployment ended {statuses[:1]}, expected one of {expect.first_status_in}",
         )
-    if "triggers" in expect:
+    if expect.triggers is not None:
         triggers = [d["trigger"] for d in report["deployments"]]
-        want(triggers == expect["triggers"], f"triggers {triggers}, expected {expect['triggers']}")
-    for outcome in expect.get("outcomes_include", []):
+        want(triggers == expect.triggers, f"triggers {triggers}, expected {expect.triggers}")
+    for outcome in expect.outcomes_include:
         want(outcome in outcomes, f"no event had outcome {outcome!r} (outcomes: {sorted(set(outcomes))})")
-    for outcome, number in (expect.get("outcome_counts") or {}).items():
+    for outcome, number in expect.outcome_counts.items():
         want(outcomes.count(outcome) == number, f"{outcomes.count(outcome)} {outcome!r} outcomes, expected {number}")
-    if "quarantined" in expect:
+    if expect.quarantined is not None:
         want(
-            report["quarantined"] == sorted(expect["quarantined"]),
-            f"quarantined {report['quarantined']}, expected {expect['quarantined']}",
+            report["quarantined"] == sorted(expect.quarantined),
+            f"quarantined {report['quarantined']}, expected {expect.quarantined}",
         )
-    if "failed_hook" in expect:
+    if expect.failed_hook is not None:
         failed = [h for d in report["deployments"] for h, s in d["hooks"].items() if s == "Failed"]
-        want(failed == [expect["failed_hook"]], f"failed hooks {failed}, expected [{expect['failed_hook']}]")
-    for tag, status in (expect.get("release_statuses") or {}).items():
+        want(failed == [expect.failed_hook], f"failed hooks {failed}, expected [{expect.failed_hook}]")
+    for tag, status in expect.release_statuses.items():
         found = [r["status"] for r in report["releases"] if r["tag"] == tag]
         want(status in found, f"release {tag} is {found}, expected {status}")
     notified = [str(n.get("state")) for n in report["notifications"]]
-    for state in expect.get("notified", []):
+    for state in expect.notified:
         want(state in notified, f"no {state} notification (notified: {notified})")
-    for tag, text in (expect.get("release_reason_contains") or {}).items():
+    for tag, text in expect.release_reason_contains.items():
         reasons = [r["reason"] or "" for r in report["releases"] if r["tag"] == tag]
         want(any(text in reason for reason in reasons), f"release {tag}'s reason {reasons} does not say {text!r}")
     return failures

@@ -8,6 +8,7 @@ routing to the local apps), CloudWatch's alarm evaluation and EventBridge's deli
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -156,6 +157,48 @@ def _statistic(name: str, values: list[float]) -> float:
     if name == "Minimum":
         return min(values)
     return float(sum(values))  # Sum (and SampleCount, for a count of errors)
+
+
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` merged into ``base``: mappings merge key by key, anything else replaces, ``None`` removes."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def evaluate(alarm: dict[str, Any], window: list[float]) -> tuple[str, str]:
+    """A metric alarm's state for its evaluation window (one datapoint per period, oldest first) and CloudWatch's
+    reason text: ALARM when at least DatapointsToAlarm of the window breach, OK when fewer do (missing data counts
+    as not breaching)."""
+    periods = int(alarm.get("EvaluationPeriods", 1))
+    needed = int(alarm.get("DatapointsToAlarm") or periods)
+    threshold = float(alarm.get("Threshold", 0))
+    operator = str(alarm.get("ComparisonOperator", "GreaterThanThreshold"))
+
+    def breaches(value: float) -> bool:
+        if operator.startswith("GreaterThanOrEqual"):
+            return value >= threshold
+        if operator.startswith("GreaterThan"):
+            return value > threshold
+        if operator.startswith("LessThanOrEqual"):
+            return value <= threshold
+        return value < threshold
+
+    breaching = sum(1 for value in window if breaches(value))
+    state = "ALARM" if breaching >= needed else "OK"
+    points = ", ".join(f"{value:.1f}" for value in reversed(window))
+    verb = "were" if state == "ALARM" else "were not"
+    comparison = "greater than" if operator.startswith("Greater") else "less than"
+    return state, (
+        f"Threshold Crossed: {breaching} out of the last {len(window)} datapoints [{points}] {verb} {comparison} "
+        f"the threshold ({threshold:.1f}) (minimum {needed} datapoint(s) for OK -> ALARM transition)."
+    )
 
 
 @dataclass
@@ -394,8 +437,15 @@ class World:
         return env
 
     def update_target(self, changes: dict[str, Any]) -> None:
-        self.target_document = {**self.target_document, **changes}
+        """Deep-merge ``changes`` into the target's document (``name`` says which target; ``null`` removes a key)."""
+        changes = {k: v for k, v in changes.items() if k != "name"}
+        self.target_document = deep_merge(self.target_document, changes)
         self.environment.put_target(self.target_document)
+
+    def tick_reconcile(self) -> None:
+        """Run the reconcile schedule now, as if its rate had come round."""
+        self.scheduled.extend(s for s in self.router.schedules if s.function.logical_id == "DeploymentEventsFunction")
+        self.drain()
 
     def publish(self, tag: str, behaviour: Behaviour, repository: str | None = None) -> str:
         """Push an image to (moto) ECR: a multi-arch index carrying the OCI revision annotations."""
@@ -524,7 +574,16 @@ class World:
             self.emit(dict(event), delay_seconds=self.rng.uniform(0, 30))
 
     # -- alarms (the world evaluates them: moto never does) ---------------------------------------------------------
-    def set_alarm(self, name: str, state: str, reason: str, *, forced: bool = False, delivery_delay: float = 0) -> None:
+    def set_alarm(
+        self,
+        name: str,
+        state: str,
+        reason: str,
+        *,
+        forced: bool = False,
+        delivery_delay: float = 0,
+        deliveries: int = 1,
+    ) -> None:
         if forced:
             (self.forced_alarms.add if state == "ALARM" else self.forced_alarms.discard)(name)
         previous = self.alarm_states.get(name, "OK")
@@ -576,7 +635,8 @@ class World:
                 }
             ],
         }
-        self.emit(event, delay_seconds=delivery_delay)
+        for _ in range(deliveries):  # at least once: the same event (same id) may arrive more than once
+            self.emit(copy.deepcopy(event), delay_seconds=delivery_delay)
 
     # -- traffic ------------------------------------------------------------------------------------------------------
     def route(self, listener_arn: str) -> list[tuple[str, float]]:
@@ -647,43 +707,32 @@ class World:
         sums five minutes of errors and stays in ALARM for minutes after they stop."""
         if name in self.forced_alarms:
             return
-        found = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
-        if not found:
+        alarm = self._alarm_definition(name)
+        if alarm is None:
             return
-        alarm = found[0]
         period_minutes = max(1, int(alarm.get("Period") or 60) // 60)
-        periods = int(alarm.get("EvaluationPeriods", 1))
-        needed = int(alarm.get("DatapointsToAlarm") or periods)
-        threshold = float(alarm.get("Threshold", 0))
-        operator = str(alarm.get("ComparisonOperator", "GreaterThanThreshold"))
-
-        def breaches(value: float) -> bool:
-            if operator.startswith("GreaterThanOrEqual"):
-                return value >= threshold
-            if operator.startswith("GreaterThan"):
-                return value > threshold
-            if operator.startswith("LessThanOrEqual"):
-                return value <= threshold
-            return value < threshold
-
-        minutes = self.datapoints[-periods * period_minutes :]
+        minutes = self.datapoints[-int(alarm.get("EvaluationPeriods", 1)) * period_minutes :]
         ends = range(len(minutes), 0, -period_minutes)  # periods ending now, one period back, ...
         window = [
             _statistic(str(alarm.get("Statistic", "Sum")), minutes[max(0, end - period_minutes) : end])
             for end in reversed(list(ends))
         ]
-        breaching = sum(1 for value in window if breaches(value))
-        state = "ALARM" if breaching >= needed else "OK"
-        if state == self.alarm_states.get(name, "OK"):
-            return
-        points = ", ".join(f"{value:.1f}" for value in reversed(window))
-        verb = "were" if state == "ALARM" else "were not"
-        self.set_alarm(
-            name,
-            state,
-            f"Threshold Crossed: {breaching} out of the last {len(window)} datapoints [{points}] {verb} greater than "
-            f"the threshold ({threshold:.1f}) (minimum {needed} datapoint(s) for OK -> ALARM transition).",
-        )
+        state, reason = evaluate(alarm, window)
+        if state != self.alarm_states.get(name, "OK"):
+            self.set_alarm(name, state, reason)
+
+    def _alarm_definition(self, name: str) -> dict[str, Any] | None:
+        with iam.as_the_world():
+            found = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return dict(found[0]) if found else None
+
+    def evaluate_datapoints(self, name: str, datapoints: list[float]) -> tuple[str, str]:
+        """The state (and CloudWatch's reason) an alarm reaches when these are its latest datapoints (oldest first),
+        by its own rule: threshold, comparison, EvaluationPeriods and DatapointsToAlarm."""
+        alarm = self._alarm_definition(name)
+        if alarm is None:
+            raise KeyError(f"no alarm {name!r} in this world")
+        return evaluate(alarm, datapoints[-int(alarm.get("EvaluationPeriods", 1)) :])
 
     # -- driving time ---------------------------------------------------------------------------------------------
     @staticmethod

@@ -10,7 +10,7 @@ from pushdeploy import clock
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.events import Ignored, parse_push_event
 from pushdeploy.model.images import ImagePush, ImageRef
-from pushdeploy.model.releases import Release, ReleaseStatus
+from pushdeploy.model.releases import Release, ReleaseStatus, Trigger
 from pushdeploy.model.results import Result
 from pushdeploy.model.targets import Target, TargetCatalog
 from pushdeploy.observability import logger
@@ -49,8 +49,9 @@ class Deployer:
             raise PushNotProcessed("; ".join(failures))
         return results
 
-    def deploy(self, target: Target, push: ImagePush) -> Result:
-        claim, release = self.ledger.claim_push(target.name, push)
+    def deploy(self, target: Target, push: ImagePush, *, trigger: Trigger = "push") -> Result:
+        """One push for one target (``trigger`` "manual" for an operator's deploy: the same path, labelled so)."""
+        claim, release = self.ledger.claim_push(target.name, push, trigger=trigger)
         if claim.outcome == "duplicate":
             if claim.release_id and push.tag:
                 self.ledger.add_tag(target.name, claim.release_id, push.tag)
@@ -69,6 +70,7 @@ class Deployer:
                 push,
                 "REFUSED",
                 f"digest {push.image.digest} is quarantined (release it with `pushdeploy release`)",
+                trigger,
             )
         if claim.outcome == "stale":
             return self._refuse(
@@ -76,6 +78,7 @@ class Deployer:
                 push,
                 "SUPERSEDED",
                 f"a newer push for {target.name} was already accepted (push time {push.pushed_at})",
+                trigger,
             )
         assert release is not None
         try:
@@ -91,13 +94,13 @@ class Deployer:
             self.ledger.drop_claim(target.name, push.image.digest)  # the retry may start it
             raise
 
-    def _refuse(self, target: Target, push: ImagePush, status: ReleaseStatus, reason: str) -> Result:
+    def _refuse(self, target: Target, push: ImagePush, status: ReleaseStatus, reason: str, trigger: Trigger) -> Result:
         """Record a push that will not deploy (quarantined digest, or older than one already accepted)."""
         release = Release.new(
             target=target.name,
             digest=push.image.digest,
             image_uri=push.image.uri,
-            trigger="push",
+            trigger=trigger,
             status=status,
             finished_at=clock.iso(),
             tag=push.tag,
@@ -153,7 +156,7 @@ class Deployer:
             tag=tag,
         )
         if not force:
-            return self.deploy(target, push)
+            return self.deploy(target, push, trigger="manual")
         release = Release.new(
             target=target.name,
             digest=digest,

@@ -3,10 +3,11 @@ deployment's true final status (a stop or a rollback is never a success)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from pushdeploy import clock
 from pushdeploy.aws import codedeploy, ecs, elbv2
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.deployments import Deployment, DeploymentGroup
@@ -104,13 +105,13 @@ class Inspection:
         poll_seconds: float = 5.0,
     ) -> tuple[Deployment, bool]:
         """Poll until the deployment ends or ``timeout`` seconds pass. Returns (its last state, whether it ended)."""
-        deadline = time.monotonic() + timeout
+        deadline = clock.now() + timedelta(seconds=timeout)  # the rehearsal's virtual clock when it runs there
         while True:
             deployment = codedeploy.get_deployment(deployment_id)
             if progress:
                 progress(deployment)
             if deployment.is_terminal:
                 return deployment, True
-            if time.monotonic() >= deadline:
+            if clock.now() >= deadline:
                 return deployment, False
-            time.sleep(poll_seconds)
+            clock.sleep(poll_seconds)
