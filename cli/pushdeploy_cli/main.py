@@ -100,6 +100,11 @@ def _rehearse(args: argparse.Namespace) -> int:
             then=args.then,
             run_command=main,
             seed=args.seed,
+            targets=args.targets,
+            world_file=args.world,
+            from_stack=args.from_stack,
+            profile=args.profile,
+            region=args.region,
         )
     except CommandError as exc:
         print(f"pushdeploy rehearse: {exc}", file=sys.stderr)
@@ -145,6 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="a scenario file or built-in name (repeatable; default: every built-in)",
     )
     rehearse.add_argument("--list", action="store_true", help="list the built-in scenarios, one line each")
+    rehearse.add_argument(
+        "--targets",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="rehearse your own targets (the file `targets validate|apply` takes; repeatable) instead of the sample",
+    )
+    rehearse.add_argument(
+        "--world",
+        metavar="FILE",
+        help="what targets cannot say: desired count, termination wait, group alarms and their rules, the release "
+        "live at the start, custom deployment configs (docs/scenarios.md)",
+    )
+    rehearse.add_argument(
+        "--from-stack",
+        metavar="STACK",
+        help="rehearse production's configuration: read (read-only) the deployed stack's targets, deployment groups, "
+        "configs and alarms, and build the local world from them",
+    )
+    rehearse.add_argument("--profile", help="AWS profile for --from-stack")
+    rehearse.add_argument("--region", help="AWS region for --from-stack")
     rehearse.add_argument("--report", metavar="FILE", help="write the JSON report here")
     rehearse.add_argument(
         "--seed", type=int, metavar="N", help="repeat a run exactly (every choice the world makes follows from it)"

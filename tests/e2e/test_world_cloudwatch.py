@@ -37,19 +37,19 @@ def _alarm(world: Any, **settings: Any) -> str:
 
 def test_a_five_minute_alarm_sums_the_last_five_minutes_on_a_sliding_window(world: Any) -> None:
     name = _alarm(world, Period=300, EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=10.0, Statistic="Sum")
-    world.datapoints[:] = [9, 0, 0, 0, 0, 0, 4, 4]  # the 9 is six minutes back: out of the window
+    world.minutes[world.spec.target] = [9, 0, 0, 0, 0, 0, 4, 4]  # the 9 is six minutes back: out of the window
 
     world._evaluate_alarm(name, minute=1_000_003)
     assert world.alarm_states[name] == "OK"  # 0+0+0+4+4 = 8
 
-    world.datapoints.append(4)
+    world.minutes[world.spec.target].append(4)
     world._evaluate_alarm(name, minute=1_000_004)  # the next minute: the window slid
     assert world.alarm_states[name] == "ALARM"  # 0+0+4+4+4 = 12, although no single minute reached 10
 
 
 def test_a_one_minute_alarm_judges_every_minute_on_single_minutes(world: Any) -> None:
     name = _alarm(world, Period=60, EvaluationPeriods=1, DatapointsToAlarm=1, Threshold=10.0, Statistic="Sum")
-    world.datapoints[:] = [0, 0, 4, 4, 4]
+    world.minutes[world.spec.target] = [0, 0, 4, 4, 4]
 
     world._evaluate_alarm(name, minute=1_000_003)
 

@@ -11,7 +11,7 @@ import pytest
 from pushdeploy import aws
 from pushdeploy_local.emulator import ecs as ecs_scheduler
 from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
-from pushdeploy_local.world.apps import LocalApp
+from pushdeploy_local.world.apps import LocalApp, smoke_answers
 
 from tests.helpers import REGION, LambdaContext, ledger, load_event, load_handler, push_event
 
@@ -203,6 +203,7 @@ def test_after_install_reports_the_stopped_reason_verbatim(world, codedeploy, la
 @pytest.fixture
 def app() -> Iterator[LocalApp]:
     server = LocalApp("green", "healthy", version="v2.0.0", slow_seconds=0.4)
+    server.answers = smoke_answers(smoke_target(server))  # it answers the smoke paths as their checks expect
     yield server
     server.close()
 

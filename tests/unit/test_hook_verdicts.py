@@ -52,7 +52,7 @@ def fake_clock() -> Iterator[FakeClock]:
 def test_all_checks_passing_succeed() -> None:
     checks = [CheckResult("architecture", True, "arm64 image"), CheckResult("findings", True, "0 critical")]
 
-    assert conclude(checks) == ("Succeeded", "2 check(s) passed")
+    assert conclude(checks) == ("Succeeded", "passed: architecture, findings")  # each check named
 
 
 def test_a_failed_error_check_fails_the_hook_with_every_failure_named() -> None:
@@ -79,11 +79,11 @@ def test_failed_warnings_do_not_fail_the_hook_but_are_named() -> None:
         CheckResult("note", False, "nothing to compare", severity="info"),
     ]
 
-    assert conclude(checks) == ("Succeeded", "3 check(s) passed (warnings: labels, note)")
+    assert conclude(checks) == ("Succeeded", "passed: findings (warnings: labels, note)")
 
 
 def test_no_checks_succeed() -> None:
-    assert conclude([]) == ("Succeeded", "0 check(s) passed")
+    assert conclude([]) == ("Succeeded", "passed: nothing to check")
 
 
 # -- CheckResult.as_dict ---------------------------------------------------------------------------------------------

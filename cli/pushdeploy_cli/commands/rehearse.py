@@ -8,8 +8,12 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pushdeploy_cli.answers import BAD_INPUT, CommandError
+from pushdeploy_cli.answers import BAD_INPUT, NOT_FOUND, CommandError
+
+if TYPE_CHECKING:
+    from pushdeploy_local.world.environment import WorldSetup
 
 
 def rehearse(
@@ -20,6 +24,11 @@ def rehearse(
     then: list[str],
     run_command: Callable[[list[str]], int],
     seed: int | None = None,
+    targets: list[str] | None = None,
+    world_file: str | None = None,
+    from_stack: str | None = None,
+    profile: str | None = None,
+    region: str | None = None,
 ) -> int:
     missing = [name for name in ("moto", "pushdeploy_local") if importlib.util.find_spec(name) is None]
     if missing:
@@ -35,10 +44,28 @@ def rehearse(
     if not TEMPLATE.exists():
         raise CommandError(f"the rehearsal runs from a checkout of the project: {TEMPLATE} not found", BAD_INPUT)
 
-    world = World(seed=0)  # not started: its names are what scenarios may use
-    names = runner.WorldNames(
-        repositories=(world.spec.repository,), alarms=(world.spec.alarm,), targets=(world.spec.target,)
-    )
+    from pushdeploy_local.rehearsal import own_targets
+
+    setup = None
+    if (targets or from_stack) and not scenarios:
+        raise CommandError(
+            "with --targets or --from-stack, name the scenario(s) to run with --scenario (the built-in ones are "
+            "written for the sample environment); see docs/scenarios.md and examples/two-environments/",
+            BAD_INPUT,
+        )
+    if from_stack:
+        if targets or world_file:
+            raise CommandError("--from-stack reads the targets from the stack: leave out --targets/--world", BAD_INPUT)
+        setup = _read_stack(from_stack, profile, region)
+        print(f"read from stack {from_stack}: " + ", ".join(s.target for s in setup.specs))
+    elif targets:
+        try:
+            setup = own_targets.load_setup([Path(t) for t in targets], Path(world_file) if world_file else None)
+        except own_targets.SetupError as exc:
+            raise CommandError("\n".join(["the targets cannot be rehearsed:", *exc.problems]), BAD_INPUT) from exc
+    elif world_file:
+        raise CommandError("--world describes the account around --targets: pass --targets too", BAD_INPUT)
+    names = own_targets.names_of(setup)
     chosen, problems = [], []
     for name in scenarios or [str(p) for p in runner.built_in()]:
         try:
@@ -52,6 +79,9 @@ def rehearse(
     print(f"rehearsal seed: {seed} (repeat this run with --seed {seed})")
     started = time.perf_counter()
     world = World(seed=seed).start()
+    if setup is not None:
+        world.use(setup)
+        print("targets: " + ", ".join(f"{s.target} ({s.repository}, {s.tag_pattern})" for s in setup.specs))
     results = []
     try:
         for scenario in chosen:
@@ -65,10 +95,13 @@ def rehearse(
             if not quiet or not result.passed:
                 for line in result.timeline:
                     print(f"  {line}")
-            production = result.report["production"]
-            print(f"  production: {production['tag']} {production['image'][:19]}")
             for failure in result.failures:
                 print(f"  expected: {failure}")
+            print(f"  production: {result.report['production']['tag']} {result.report['production']['image'][:19]}")
+            if not quiet or not result.passed:
+                print("  summary")
+                for line in runner.summary(result.report):
+                    print(f"    {line}")
             afterwards = []
             for command in then:  # after the scenario, in its virtual time; a failing command never stops the run
                 done = runner.run_command(world, command, run_command)
@@ -84,6 +117,19 @@ def rehearse(
         Path(report).write_text(json.dumps([r.report for r in results], indent=2, default=str))
         print(f"report written to {report}")
     return 0 if passed == len(results) else 1
+
+
+def _read_stack(stack: str, profile: str | None, region: str | None) -> WorldSetup:
+    """The stack's setup, read-only, before the local world points the clients at itself."""
+    from pushdeploy_local.rehearsal.from_stack import StackUnreadable, read_stack
+    from pushdeploy_local.rehearsal.own_targets import SetupError
+
+    try:
+        return read_stack(stack, profile=profile, region=region)
+    except StackUnreadable as exc:
+        raise CommandError(f"reading stack {stack}: {exc}", NOT_FOUND) from exc
+    except SetupError as exc:
+        raise CommandError("\n".join([f"stack {stack} cannot be rehearsed:", *exc.problems]), BAD_INPUT) from exc
 
 
 def list_built_in() -> int:

@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import shlex
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +221,37 @@ def _summary_lines(result: CommandResult, keep: int = 6) -> list[str]:
     return shown
 
 
+def summary(report: dict[str, Any]) -> list[str]:
+    """One screen: what each target serves and holds, how its releases ended, what the team was told, the
+    commands run and whether the expectations held."""
+    lines = []
+    states = report.get("state_by_target") or {}
+    width = max((len(t) for t in states), default=6)
+    for target, state in states.items():
+        names = [n for n in state["names"] if n != state["serves"]]
+        serves = f"{state['serves'] or state['image'][:19]}" + (f" ({', '.join(names)})" if names else "")
+        held = f"known good {state['known_good'] or '-'}"
+        if state["quarantined"]:
+            held += f", quarantined {', '.join(state['quarantined'])}"
+        lines.append(f"{target:<{width}}  serves {serves}; {held}")
+        ended = [
+            f"{r['tag'] or '?'} {r['status']}" + ("" if r["trigger"] == "push" else f" ({r['trigger']})")
+            for r in report["releases"]
+            if r.get("target") == target and not (r["reason"] or "").startswith("initial release")
+        ]
+        if ended:
+            lines.append(f"{'':<{width}}  releases: {', '.join(ended)}")
+    told = Counter(str(n.get("state")) for n in report.get("notifications", []))
+    if told:
+        lines.append("notified: " + ", ".join(f"{state} x{n}" if n > 1 else state for state, n in told.items()))
+    ran = report.get("runs", []) + report.get("then", [])
+    if ran:
+        lines.append("commands: " + ", ".join(f"`{r['command']}` -> {r['exit']}" for r in ran))
+    failures = report.get("failures", [])
+    lines.append("expectations: " + (f"{len(failures)} not met (above)" if failures else "all met"))
+    return lines
+
+
 def _check_runs(commands: list[tuple[int, Step, CommandResult]]) -> list[str]:
     failures = []
     for number, step, result in commands:
@@ -305,10 +337,11 @@ def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
                 status = event["status"]
                 hooks[event["lifecycleEventName"]] = status if status in ("Succeeded", "Failed") else "Skipped"
         error = deployment.get("errorInformation") or {}
+        environment = world.environment_of(deployment["applicationName"], deployment["deploymentGroupName"])
         deployments.append(
             {
                 "id": deployment["deploymentId"],
-                "target": world.spec.target,
+                "target": environment.spec.target,
                 "tag": (release.tag if release else None) or tag_of.get(release.digest if release else "", ""),
                 "image": release.image_uri if release else "",
                 "creator": deployment["creator"],
@@ -318,23 +351,38 @@ def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
                 "error": error.get("message", ""),
             }
         )
-    production = world.production()
+    by_target, state = {}, {}
+    for target in world.environments:
+        serving = world.production(target)
+        by_target[target] = {"tag": serving["tag"], "image": serving["image"]}
+        known_good = ledger.known_good(target)
+        state[target] = {
+            "serves": serving["tag"],
+            "image": serving["image"],
+            "names": images.names_of(serving["image"]),
+            "known_good": known_good.tag or known_good.digest[:19] if known_good else None,
+            "quarantined": sorted(tag_of.get(q.digest, q.digest[:19]) for q in ledger.quarantined(target)),
+        }
+    targets = list(world.environments)
     return {
         "scenario": scenario.name,
+        "targets": targets,
         "events": [
             {"detail_type": d.detail_type, "function": d.function, "outcome": d.outcome, "reason": d.reason}
             for d in world.deliveries
         ],
         "deployments": deployments,
-        "production": {"tag": production["tag"], "image": production["image"]},
-        "production_by_target": {world.spec.target: {"tag": production["tag"], "image": production["image"]}},
-        "quarantined": sorted(tag_of.get(q.digest, q.digest) for q in ledger.quarantined(world.spec.target)),
+        "production": by_target[world.spec.target],
+        "production_by_target": by_target,
+        "state_by_target": state,
+        "quarantined": sorted(tag_of.get(q.digest, q.digest) for t in targets for q in ledger.quarantined(t)),
         "releases": [
-            {"tag": r.tag, "status": r.status, "trigger": r.trigger, "reason": r.reason}
-            for r in reversed(ledger.releases(world.spec.target, limit=50))
+            {"target": r.target, "tag": r.tag, "status": r.status, "trigger": r.trigger, "reason": r.reason}
+            for t in targets
+            for r in reversed(ledger.releases(t, limit=50))
         ],
         "notifications": [
-            {k: n.get(k) for k in ("state", "tag", "trigger", "reason", "commit_revision", "text")}
+            {k: n.get(k) for k in ("target", "state", "tag", "trigger", "reason", "commit_revision", "text")}
             for n in world.notifications
         ],
     }

@@ -39,7 +39,7 @@ class ScenarioError(ValueError):
         super().__init__("\n".join(self.problems))
 
 
-def _suggest(word: object, choices: Iterable[str]) -> str:
+def suggest(word: object, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -49,7 +49,7 @@ def _one_of(kind: str, names: Sequence[str]) -> AfterValidator:
 
     def check(value: str) -> str:
         if value not in names:
-            raise ValueError(f"unknown {kind} {value!r}{_suggest(value, names)}; one of: {', '.join(names)}")
+            raise ValueError(f"unknown {kind} {value!r}{suggest(value, names)}; one of: {', '.join(names)}")
         return value
 
     return AfterValidator(check)
@@ -261,7 +261,7 @@ def parse(text: str, path: Path, *, known: WorldNames | None = None) -> Scenario
         parsed = ScenarioDocument.model_validate(document)
     except ValidationError as exc:
         raise ScenarioError([_problem(path, root, error) for error in exc.errors()]) from None
-    lines = tuple(_line(root, ("steps", i)) for i in range(len(parsed.steps)))
+    lines = tuple(line_of(root, ("steps", i)) for i in range(len(parsed.steps)))
     scenario = Scenario(
         parsed.name or path.stem, parsed.steps, parsed.expect, path.parent, parsed.description, path, lines
     )
@@ -280,11 +280,11 @@ def _problem(path: Path, root: Any, error: Any) -> str:
         key = loc[-1]
         context = _context_of(loc[:-1])
         allowed = KEYS_OF.get(context, ())
-        message = f"unknown key {key!r}{_suggest(key, allowed)}; allowed: {', '.join(allowed)}"
+        message = f"unknown key {key!r}{suggest(key, allowed)}; allowed: {', '.join(allowed)}"
     elif kind == "missing":
         message = f"{loc[-1]!r} is required"
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return f"{path}:{_line(root, loc)}: {_where(loc)}: {message}"
+    return f"{path}:{line_of(root, loc)}: {where_of(loc)}: {message}"
 
 
 def _context_of(loc: tuple[Any, ...]) -> str:
@@ -299,7 +299,7 @@ def _context_of(loc: tuple[Any, ...]) -> str:
     return ""
 
 
-def _where(loc: tuple[Any, ...]) -> str:
+def where_of(loc: tuple[Any, ...]) -> str:
     if not loc:
         return "scenario"
     if loc[0] == "steps" and len(loc) >= 2 and isinstance(loc[1], int):
@@ -308,7 +308,7 @@ def _where(loc: tuple[Any, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
-def _line(root: Any, loc: Sequence[Any]) -> int:
+def line_of(root: Any, loc: Sequence[Any]) -> int:
     """The line (1-based) of the deepest YAML node on ``loc`` that exists."""
     node, line = root, 1
     for part in loc:
@@ -335,8 +335,8 @@ def _cross_references(scenario: Scenario, root: Any) -> list[str]:
             ref = step.push.same_as
             if ref is not None and ref not in seen:
                 problems.append(
-                    f"{scenario.path}:{_line(root, ('steps', number - 1, 'push', 'same_as'))}: step {number} push."
-                    f"same_as: {ref!r} is no earlier push{_suggest(ref, seen)} (a tag, step-N or an 'as:' name)"
+                    f"{scenario.path}:{line_of(root, ('steps', number - 1, 'push', 'same_as'))}: step {number} push."
+                    f"same_as: {ref!r} is no earlier push{suggest(ref, seen)} (a tag, step-N or an 'as:' name)"
                 )
             seen[f"step-{number}"] = number
             for name in (step.push.label, step.push.tag):
@@ -353,7 +353,7 @@ def _cross_references(scenario: Scenario, root: Any) -> list[str]:
         match = STEP_REF.match(ref or "")
         if match and int(match.group(1)) not in scenario.references().values():
             key = ("expect", "production", target) if target else ("expect", "production")
-            problems.append(f"{scenario.path}:{_line(root, key)}: expect.production: {ref!r} is not a push step")
+            problems.append(f"{scenario.path}:{line_of(root, key)}: expect.production: {ref!r} is not a push step")
     return problems
 
 
@@ -370,8 +370,8 @@ class WorldNames:
 
         def unknown(kind: str, value: str, names: Sequence[str], loc: tuple[Any, ...]) -> None:
             problems.append(
-                f"{scenario.path}:{_line(root, loc)}: {_where(loc)}: unknown {kind} {value!r}{_suggest(value, names)}"
-                f"; this world has: {', '.join(names)}"
+                f"{scenario.path}:{line_of(root, loc)}: {where_of(loc)}: unknown {kind} {value!r}"
+                f"{suggest(value, names)}; this world has: {', '.join(names)}"
             )
 
         for index, step in enumerate(scenario.steps):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,15 +23,26 @@ class Reply:
 
 
 class LocalApp:
-    """An HTTP server whose answers follow its behaviour.
+    """An HTTP server whose answers follow its behaviour and its target's smoke paths.
 
-    ``healthy``: 200 everywhere. ``failing-smoke``: 500 on /health. ``slow``: every answer takes
-    ``slow_seconds``. ``erroring``: /health passes (so smoke tests pass) but every other path answers 503,
-    which is what production traffic sees. ``crashing`` never serves (its tasks stop before running).
+    ``answers`` are the target's smoke requests (path -> the status and body its check expects), kept current by
+    the world. ``healthy``: each smoke path answers as its check expects (a 3xx with a Location), anything else
+    200. ``failing-smoke``: 500 on every smoke path. ``slow``: every answer takes ``slow_seconds``. ``erroring``:
+    smoke paths pass, production traffic and every other path get 503. ``crashing`` never serves (its tasks stop
+    before running).
     """
 
-    def __init__(self, name: str, behaviour: Behaviour = "healthy", *, version: str = "", slow_seconds: float = 0.6):
+    def __init__(
+        self,
+        name: str,
+        behaviour: Behaviour = "healthy",
+        *,
+        version: str = "",
+        slow_seconds: float = 0.6,
+        answers: Mapping[str, tuple[int, str]] | None = None,
+    ):
         self.name, self.behaviour, self.version, self.slow_seconds = name, behaviour, version, slow_seconds
+        self.answers: Mapping[str, tuple[int, str]] = answers if answers is not None else {}
         self.requests = 0
         app = self
 
@@ -64,17 +76,42 @@ class LocalApp:
         return self.loopback.url
 
     def reply(self, path: str) -> Reply:
+        """The answer to a request for ``path`` (through a listener, or a smoke check)."""
         behaviour = self.behaviour
         if behaviour == "crashing":
             return Reply(502, "task stopped")
-        if path.startswith("/admin"):
-            return Reply(301, "", headers=(("Location", "/login"),))
-        if behaviour == "failing-smoke" and path.startswith("/health"):
+        expected = self.answers.get(path.split("?", 1)[0])
+        if behaviour == "failing-smoke" and expected is not None:
             return Reply(500, "health check failed: database unreachable")
-        if behaviour == "erroring" and not path.startswith("/health"):
+        if behaviour == "erroring" and expected is None:
             return Reply(503, "upstream error")
         delay = self.slow_seconds if behaviour == "slow" else 0.0
-        return Reply(200, f"ok {self.name} {self.version}".strip(), delay)
+        if expected is None:
+            return Reply(200, f"ok {self.name} {self.version}".strip(), delay)
+        status, body = expected
+        headers = (("Location", "/"),) if 300 <= status < 400 else ()
+        return Reply(status, body or f"ok {self.name} {self.version}".strip(), delay, headers)
+
+    def production_reply(self) -> Reply:
+        """What a production request (not a smoke path) gets."""
+        if self.behaviour in ("crashing", "erroring"):
+            return Reply(502 if self.behaviour == "crashing" else 503, "upstream error")
+        return Reply(200, "ok", self.slow_seconds if self.behaviour == "slow" else 0.0)
 
     def close(self) -> None:
         self.loopback.close()
+
+
+def smoke_answers(document: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+    """path -> (status, body) a healthy image gives each smoke request of a target document: what its check
+    expects (the first expected status; the expected body text)."""
+    checks = (document.get("checks") or {}).get("after_allow_test_traffic") or {}
+    requests = checks.get("requests") or [{"path": "/"}]
+    return {
+        str(r.get("path", "/")).split("?", 1)[0]: (
+            int((r.get("expect_status") or [200])[0]),
+            r.get("body_contains") or "",
+        )
+        for r in requests
+        if isinstance(r, Mapping)
+    }

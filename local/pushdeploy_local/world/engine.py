@@ -41,12 +41,13 @@ class EngineWorld(Protocol):
     apps: dict[str, LocalApp]  # target group arn -> the app behind it
     behaviours: dict[str, Behaviour]  # digest -> how the image behaves
     tags: dict[str, str]  # digest -> tag
-    spec: Any  # the environment's names (EnvironmentSpec)
-    environment: Any  # the built environment (listeners, target groups)
+    answers: dict[str, dict[str, tuple[int, str]]]  # target -> its smoke paths' expected answers
+
+    def environment_of(self, application: str, deployment_group: str) -> Any: ...  # the built environment
 
     def now(self) -> datetime: ...
 
-    def note(self, kind: str, text: str) -> None: ...
+    def note(self, kind: str, text: str, deployment: str | None = None) -> None: ...
 
 
 HOOK_TIMEOUT = timedelta(hours=1)
@@ -112,7 +113,9 @@ class LifecycleEngine:
         wakes = []
         for deployment_id, rollback in list(self.emulator.pending_stops.items()):  # a Pending stop takes effect
             self.emulator.complete_stop(deployment_id, rollback)
-            self.world.note("lifecycle", f"{deployment_id} stopped (StopDeployment had answered Pending)")
+            self.world.note(
+                "lifecycle", f"{deployment_id} stopped (StopDeployment had answered Pending)", deployment_id
+            )
             wakes.append(self.now())
         for deployment in sorted(self.emulator.deployments.values(), key=lambda d: d["sequence"]):
             if deployment["status"] not in ACTIVE:
@@ -157,7 +160,9 @@ class LifecycleEngine:
         phase = PHASES[run.phase]
         if phase == "Start":
             self.emulator.set_status(run.deployment_id, "InProgress")
-            self.world.note("lifecycle", f"{run.deployment_id} started ({deployment['deploymentConfigName']})")
+            self.world.note(
+                "lifecycle", f"{run.deployment_id} started ({deployment['deploymentConfigName']})", run.deployment_id
+            )
             self._next(run)
         elif phase in HOOKS:
             self._hook(run, deployment, phase)
@@ -168,7 +173,7 @@ class LifecycleEngine:
             if test and run.replacement_tg:
                 self._forward(test, [(run.replacement_tg, 100)])
                 self._event(deployment, "AllowTestTraffic", "Succeeded")
-                self.world.note("traffic", "test listener -> replacement")
+                self.world.note("traffic", "test listener -> replacement", run.deployment_id)
             else:
                 self._event(deployment, "AllowTestTraffic", "Skipped")
             self._next(run)
@@ -178,7 +183,11 @@ class LifecycleEngine:
             if run.step_until is None:
                 minutes = self._group(deployment)["termination_minutes"]
                 run.step_until = self.now() + timedelta(minutes=minutes)
-                self.world.note("lifecycle", f"{run.deployment_id} waits {minutes} min before removing the original")
+                self.world.note(
+                    "lifecycle",
+                    f"{run.deployment_id} waits {minutes} min before removing the original",
+                    run.deployment_id,
+                )
             if self.now() >= run.step_until:
                 run.step_until = None
                 self._next(run)
@@ -232,11 +241,11 @@ class LifecycleEngine:
         status = self.emulator.event_status(run.deployment_id, stage)
         reason = run.hook_verdicts.get(stage, "")
         if status == "Succeeded":
-            self.world.note("hook", f"{stage}: Succeeded ({reason})")
+            self.world.note("hook", f"{stage}: Succeeded ({reason})", run.deployment_id)
             run.hook_opened_at = None
             self._next(run)
         elif status == "Failed":
-            self.world.note("hook", f"{stage}: Failed ({reason})")
+            self.world.note("hook", f"{stage}: Failed ({reason})", run.deployment_id)
             run.hook_opened_at = None
             self._fail(
                 run,
@@ -248,7 +257,7 @@ class LifecycleEngine:
             )
         elif self.now() - run.hook_opened_at >= HOOK_TIMEOUT:
             self._event(deployment, stage, "Failed")
-            self.world.note("hook", f"{stage}: no status reported within one hour")
+            self.world.note("hook", f"{stage}: no status reported within one hour", run.deployment_id)
             self._fail(
                 run,
                 deployment,
@@ -290,7 +299,9 @@ class LifecycleEngine:
         if self.now() - run.install_started >= self.install_timeout:
             self._event(deployment, "Install", "Failed")
             self.world.note(
-                "lifecycle", f"Install: the replacement never reached a steady state in {self.install_timeout}"
+                "lifecycle",
+                f"Install: the replacement never reached a steady state in {self.install_timeout}",
+                run.deployment_id,
             )
             self._fail(run, deployment, "TIMEOUT", INSTALL_TIMEOUT_MESSAGE)
             return
@@ -315,11 +326,17 @@ class LifecycleEngine:
         digest = ref.digest if ref else ""
         behaviour = self.world.behaviours.get(digest, "healthy")
         run.task_set = self.create_task_set(
-            task_definition, run.replacement_tg, behaviour, version=self.world.tags.get(digest, ""), digest=digest
+            task_definition,
+            run.replacement_tg,
+            behaviour,
+            environment=self.world.environment_of(deployment["applicationName"], deployment["deploymentGroupName"]),
+            version=self.world.tags.get(digest, ""),
+            digest=digest,
         )
         self.world.note(
             "lifecycle",
             f"Install: replacement task set {run.task_set['id']} ({behaviour}) on {run.replacement_tg.split('/')[-2]}",
+            run.deployment_id,
         )
 
     def _target_groups(self, names: list[str]) -> dict[str, str]:
@@ -327,10 +344,17 @@ class LifecycleEngine:
         return {g["TargetGroupName"]: g["TargetGroupArn"] for g in groups}
 
     def create_task_set(
-        self, task_definition: str, target_group: str, behaviour: Any, *, version: str = "", digest: str = ""
+        self,
+        task_definition: str,
+        target_group: str,
+        behaviour: Any,
+        *,
+        environment: Any,
+        version: str = "",
+        digest: str = "",
     ) -> dict[str, Any]:
         """ECS's side of Install: the task set, its tasks (or their crash), targets, and the app serving them."""
-        spec, env = self.world.spec, self.world.environment
+        spec, env = environment.spec, environment
         ecs = aws.client("ecs")
         task_set = ecs.create_task_set(
             cluster=spec.cluster,
@@ -376,7 +400,9 @@ class LifecycleEngine:
         old = self.world.apps.pop(target_group, None)
         if old:
             old.close()
-        app = LocalApp(target_group.split("/")[-2], behaviour, version=version)
+        app = LocalApp(
+            target_group.split("/")[-2], behaviour, version=version, answers=self.world.answers.get(spec.target)
+        )
         app.digest = digest  # type: ignore[attr-defined]
         self.world.apps[target_group] = app
         return dict(task_set)
@@ -412,7 +438,9 @@ class LifecycleEngine:
             self._make_primary(group, run.task_set)  # as ECS shows it right after the shift, before the wait
         else:
             self._forward(group["prod"], [(run.original_tg, 100 - percent), (run.replacement_tg, percent)])
-        self.world.note("traffic", f"production: original {100 - percent:g}% / replacement {percent:g}%")
+        self.world.note(
+            "traffic", f"production: original {100 - percent:g}% / replacement {percent:g}%", run.deployment_id
+        )
         run.step_until = self.now() + timedelta(minutes=wait_minutes)
         self._later(run, min(timedelta(minutes=1), timedelta(minutes=wait_minutes)) or STEP)
 
@@ -448,7 +476,11 @@ class LifecycleEngine:
         firing = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
         if not firing:
             return False
-        self.world.note("lifecycle", f"CodeDeploy: alarm {firing[0]} in ALARM, stopping {deployment['deploymentId']}")
+        self.world.note(
+            "lifecycle",
+            f"CodeDeploy: alarm {firing[0]} in ALARM, stopping {deployment['deploymentId']}",
+            deployment["deploymentId"],
+        )
         self.emulator.finish(
             deployment["deploymentId"],
             "Stopped",
@@ -465,7 +497,11 @@ class LifecycleEngine:
         at this point" during BeforeInstall: nothing was installed)."""
         rollback = can_roll_back and "DEPLOYMENT_FAILURE" in self._group(deployment)["rollback_events"]
         self.emulator.finish(run.deployment_id, "Failed", error_code=code, message=message, rollback=rollback)
-        self.world.note("lifecycle", f"{run.deployment_id} failed: {code}" + (" (rolling back)" if rollback else ""))
+        self.world.note(
+            "lifecycle",
+            f"{run.deployment_id} failed: {code}" + (" (rolling back)" if rollback else ""),
+            run.deployment_id,
+        )
 
     def _end(self, run: Run, deployment: dict[str, Any]) -> None:
         group = self._group(deployment)
@@ -486,7 +522,7 @@ class LifecycleEngine:
         if run.original_tg and run.original_tg in self.world.apps:
             self.world.apps.pop(run.original_tg).close()
         self.emulator.finish(run.deployment_id, "Succeeded")
-        self.world.note("lifecycle", f"{run.deployment_id} succeeded; original task set removed")
+        self.world.note("lifecycle", f"{run.deployment_id} succeeded; original task set removed", run.deployment_id)
 
     # -- the rollback deployment ----------------------------------------------------------------------------------
     def _rollback(self, run: Run, deployment: dict[str, Any]) -> None:
@@ -513,9 +549,11 @@ class LifecycleEngine:
             )
         if undone.replacement_tg and undone.replacement_tg in self.world.apps:
             self.world.apps.pop(undone.replacement_tg).close()
-        self.world.note("traffic", "rollback: production and test traffic back on the original task set")
+        self.world.note(
+            "traffic", "rollback: production and test traffic back on the original task set", run.deployment_id
+        )
         self.emulator.finish(run.deployment_id, "Succeeded")
-        self.world.note("lifecycle", f"rollback {run.deployment_id} of {triggering} succeeded")
+        self.world.note("lifecycle", f"rollback {run.deployment_id} of {triggering} succeeded", run.deployment_id)
 
 
 __all__ = ["LifecycleEngine", "LocalApp"]

@@ -39,10 +39,30 @@ class EnvironmentSpec:
     desired_count: int = 2
     with_test_listener: bool = True
     target_overrides: dict[str, Any] = field(default_factory=dict)
+    # a world built from the user's targets: the target's own document, its group's alarms (with their rules),
+    # the group's default deployment config, and the tag of the release live at the start
+    document: dict[str, Any] | None = None
+    alarms: tuple[str, ...] = ()
+    alarm_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # alarm -> put_metric_alarm settings
+    initial_tag: str = "v1.0.0"
+    network: int = 20  # the second octet of this environment's VPC (10.<network>.0.0/16)
 
     @property
     def targets_path(self) -> str:
         return f"/pushdeploy/{self.stage}/targets/"
+
+    @property
+    def watched_alarms(self) -> tuple[str, ...]:
+        """The deployment group's alarms."""
+        return self.alarms or (self.alarm,)
+
+
+@dataclass
+class WorldSetup:
+    """What the world builds: one environment per target, and the custom deployment configs they use."""
+
+    specs: list[EnvironmentSpec]
+    deployment_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> trafficRoutingConfig
 
 
 @dataclass
@@ -62,6 +82,8 @@ class Environment:
 
     def target_document(self) -> dict[str, Any]:
         spec = self.spec
+        if spec.document is not None:
+            return dict(spec.document)
         document: dict[str, Any] = {
             "name": spec.target,
             "repository": spec.repository,
@@ -98,29 +120,46 @@ def create_ledger_table(name: str) -> None:
     ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
 
 
-def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environment:
-    """Create the sample environment; ``codedeploy`` defaults to the process-wide client."""
+def _create_unless_there(create: Any, exists: str, **kwargs: Any) -> None:
+    """Shared resources (a repository or an application two targets use) are created by the first."""
+    try:
+        create(**kwargs)
+    except Exception as exc:
+        if exists not in type(exc).__name__ and exists not in str(exc):
+            raise
+
+
+def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None, first: bool = True) -> Environment:
+    """Create one target's environment (the sample by default); ``first`` also creates what targets share (the
+    ledger table); ``codedeploy`` defaults to the process-wide client."""
     ec2, elb, ecs, ecr = (aws.client(s) for s in ("ec2", "elbv2", "ecs", "ecr"))
     iam, cloudwatch = aws.client("iam"), aws.client("cloudwatch")
     cd = codedeploy or aws.client("codedeploy")
     account = aws.client("sts").get_caller_identity()["Account"]
 
-    create_ledger_table(spec.table)
-    ecr.create_repository(repositoryName=spec.repository, imageScanningConfiguration={"scanOnPush": True})
+    if first:
+        create_ledger_table(spec.table)
+    _create_unless_there(
+        ecr.create_repository,
+        "RepositoryAlreadyExists",
+        repositoryName=spec.repository,
+        imageScanningConfiguration={"scanOnPush": True},
+    )
 
-    vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    net = spec.network
+    vpc_id = ec2.create_vpc(CidrBlock=f"10.{net}.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
     subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{spec.region}{zone}")["Subnet"][
-            "SubnetId"
-        ]
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{net}.{i}.0/24", AvailabilityZone=f"{spec.region}{zone}")[
+            "Subnet"
+        ]["SubnetId"]
         for i, zone in enumerate("ab")
     ]
-    security_group = ec2.create_security_group(GroupName="sample-app", Description="sample app", VpcId=vpc_id)[
+    security_group = ec2.create_security_group(GroupName=spec.service, Description=spec.service, VpcId=vpc_id)[
         "GroupId"
     ]
     lb = elb.create_load_balancer(
-        Name="sample-app", Subnets=subnets, SecurityGroups=[security_group], Scheme="internal", Type="application"
+        Name=spec.service[:32], Subnets=subnets, SecurityGroups=[security_group], Scheme="internal", Type="application"
     )["LoadBalancers"][0]
     target_groups = {}
     for colour in ("blue", "green"):
@@ -145,7 +184,7 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environmen
         )["Listeners"][0]["ListenerArn"]
 
     role = iam.create_role(
-        RoleName="sample-app-ecs-task-execution",
+        RoleName=f"{spec.service}-ecs-task-execution"[:64],
         AssumeRolePolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
@@ -155,7 +194,7 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environmen
             }
         ),
     )["Role"]["Arn"]
-    ecs.create_cluster(clusterName=spec.cluster)
+    _create_unless_there(ecs.create_cluster, "ClusterAlreadyExists", clusterName=spec.cluster)
     task_definition_arn = ecs.register_task_definition(
         family=spec.service,
         networkMode="awsvpc",
@@ -176,7 +215,7 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environmen
                 "logConfiguration": {
                     "logDriver": "awslogs",
                     "options": {
-                        "awslogs-group": "/ecs/sample-app",
+                        "awslogs-group": f"/ecs/{spec.service}",
                         "awslogs-region": spec.region,
                         "awslogs-stream-prefix": "web",
                     },
@@ -198,21 +237,27 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environmen
         networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [security_group]}},
     )
 
-    cloudwatch.put_metric_alarm(
-        AlarmName=spec.alarm,
-        Namespace="AWS/ApplicationELB",
-        MetricName="HTTPCode_Target_5XX_Count",
-        Dimensions=[{"Name": "LoadBalancer", "Value": lb["LoadBalancerArn"].split(":loadbalancer/")[-1]}],
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=3,  # 2 of the last 3 minutes: the alarm outlives the errors by a minute, and can flap
-        DatapointsToAlarm=2,
-        Threshold=5,
-        ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
-    )
+    for alarm in spec.watched_alarms:
+        rule = {
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 3,  # 2 of the last 3 minutes: the alarm outlives the errors by a minute, and can flap
+            "DatapointsToAlarm": 2,
+            "Threshold": 5,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+        } | spec.alarm_rules.get(alarm, {})
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
+            Dimensions=[{"Name": "LoadBalancer", "Value": lb["LoadBalancerArn"].split(":loadbalancer/")[-1]}],
+            **rule,
+        )
 
-    cd.create_application(applicationName=spec.application, computePlatform="ECS")
+    _create_unless_there(
+        cd.create_application, "ApplicationAlreadyExists", applicationName=spec.application, computePlatform="ECS"
+    )
     route: dict[str, Any] = {
         "targetGroups": [{"name": n} for n in target_groups],
         "prodTrafficRoute": {"listenerArns": [prod]},
@@ -234,7 +279,11 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None) -> Environmen
         },
         loadBalancerInfo={"targetGroupPairInfoList": [route]},
         ecsServices=[{"serviceName": spec.service, "clusterName": spec.cluster}],
-        alarmConfiguration={"enabled": True, "ignorePollAlarmFailure": False, "alarms": [{"name": spec.alarm}]},
+        alarmConfiguration={
+            "enabled": True,
+            "ignorePollAlarmFailure": False,
+            "alarms": [{"name": alarm} for alarm in spec.watched_alarms],
+        },
         autoRollbackConfiguration={
             "enabled": True,
             "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -57,6 +58,44 @@ class LocalListener:
 
     def close(self) -> None:
         self.server.close()
+
+
+class LoadBalancerDns:
+    """On AWS a load balancer's DNS name resolves to the load balancer; here it resolves to the local listener.
+
+    The smoke check derives ``http://<load balancer DNS name>:<listener port>`` from the test listener, as it does
+    in production: (name, port) pairs registered here resolve to 127.0.0.1 and the local listener's port; every
+    other name resolves as usual.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[tuple[str, int], int] = {}
+        self._original: Any = None
+
+    def add(self, dns_name: str, port: int, listener_url: str) -> None:
+        self.names[(dns_name.lower(), port)] = int(listener_url.rsplit(":", 1)[-1].split("/")[0])
+
+    def install(self) -> None:
+        if self._original is not None:
+            return
+        original = self._original = socket.getaddrinfo
+        names = self.names
+
+        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                local = names.get((str(host).lower(), int(port)))
+            except (TypeError, ValueError):
+                local = None
+            if local is not None:
+                return original("127.0.0.1", local, *args, **kwargs)
+            return original(host, port, *args, **kwargs)
+
+        socket.getaddrinfo = getaddrinfo
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            socket.getaddrinfo = self._original
+            self._original = None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

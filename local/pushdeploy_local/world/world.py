@@ -8,7 +8,9 @@ routing to the local apps), CloudWatch's alarm evaluation and EventBridge's deli
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -35,12 +37,12 @@ from pushdeploy_local.emulator.codedeploy.server import CodeDeployServer
 from pushdeploy_local.emulator.ecr import BlobServer, publish_image, registry_as_ecr, serve_layer_downloads
 from pushdeploy_local.paths import EVENTS
 from pushdeploy_local.world import iam
-from pushdeploy_local.world.apps import Behaviour, LocalApp
+from pushdeploy_local.world.apps import Behaviour, LocalApp, smoke_answers
 from pushdeploy_local.world.bus import Delivery, EventRouter, Schedule
 from pushdeploy_local.world.clock import VirtualClock
 from pushdeploy_local.world.engine import LifecycleEngine
-from pushdeploy_local.world.environment import Environment, EnvironmentSpec, build
-from pushdeploy_local.world.traffic import LocalListener
+from pushdeploy_local.world.environment import Environment, EnvironmentSpec, WorldSetup, build
+from pushdeploy_local.world.traffic import LoadBalancerDns, LocalListener
 
 STACK = "pushdeploy-local"
 ACCOUNT = "123456789012"
@@ -159,6 +161,20 @@ def _statistic(name: str, values: list[float]) -> float:
     return float(sum(values))  # Sum (and SampleCount, for a count of errors)
 
 
+def _what(event: dict[str, Any], detail_type: str) -> str:
+    """An event as a timeline names it: what was pushed, which alarm changed, which deployment."""
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    assert isinstance(detail, dict)
+    if detail_type == "ECR Image Action" and detail.get("action-type") == "PUSH":
+        return f"ECR push {detail.get('repository-name')}:{detail.get('image-tag') or '(untagged)'}"
+    if detail_type == "CloudWatch Alarm State Change":
+        state = detail.get("state") if isinstance(detail.get("state"), dict) else {}
+        return f"alarm {detail.get('alarmName')} {state.get('value') if state else '?'}"
+    if detail_type == "CodeDeploy Deployment State-change Notification":
+        return f"CodeDeploy {detail.get('deploymentId')} {detail.get('state')}"
+    return detail_type
+
+
 def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """``changes`` merged into ``base``: mappings merge key by key, anything else replaces, ``None`` removes."""
     merged = dict(base)
@@ -208,6 +224,7 @@ class World:
     timeline: list[TimelineEntry] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     seed: int = 42  # every choice the world makes (CodeDeploy's ids and polls, traffic) follows from it
+    setup: WorldSetup | None = None  # the user's targets; None: the sample
 
     def __post_init__(self) -> None:
         # separate streams: how many requests a smoke test makes (real-time latency may add a retry) never
@@ -217,10 +234,16 @@ class World:
         self.events: deque[dict[str, Any]] = deque()
         self.scheduled: deque[Schedule] = deque()
         self.delayed: list[tuple[datetime, dict[str, Any]]] = []
-        self.datapoints: list[float] = []  # the sample alarm's metric, one datapoint per virtual minute
+        self.environments: dict[str, Environment] = {}  # target -> its environment
+        self.target_documents: dict[str, dict[str, Any]] = {}  # target -> its document as in SSM
+        self.answers: dict[str, dict[str, tuple[int, str]]] = {}  # target -> its smoke paths' expected answers
+        self.alarm_environment: dict[str, str] = {}  # alarm -> the target whose load balancer it watches
+        self.labels: dict[str, str] = {}  # deployment id -> "<target> <tag> (<trigger>)"
+        self.dns = LoadBalancerDns()
+        self.minutes: dict[str, list[float]] = {}  # target -> its load balancer's 5xx count, one per virtual minute
+        self.errors_this_minute: dict[str, int] = {}
         self.notifications: list[dict[str, Any]] = []  # what the release topic delivered
         self.request_credit: dict[str, float] = {}  # target group -> requests owed (fractions of a request)
-        self.errors_this_minute = 0
         self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
         self.behaviours: dict[str, Behaviour] = {}  # digest -> behaviour
         self.tags: dict[str, str] = {}  # digest -> tag
@@ -289,10 +312,16 @@ class World:
         self.events.clear()
         self.scheduled.clear()
         self.delayed.clear()
-        self.datapoints.clear()
+        self.minutes.clear()
+        self.errors_this_minute.clear()
+        self.environments.clear()
+        self.target_documents.clear()
+        self.answers.clear()
+        self.alarm_environment.clear()
+        self.labels.clear()
+        self.dns.names.clear()
         self.notifications.clear()
         self.request_credit.clear()
-        self.errors_this_minute = 0
         self.forced_alarms.clear()
         self.alarm_states.clear()
         self.timeline, self.deliveries = [], []
@@ -340,6 +369,7 @@ class World:
 
     def stop(self) -> None:
         registry_as_ecr(now=None)
+        self.dns.uninstall()
         iam.uninstall(self.enforcer)
         _gsi_lags_behind(None)
         self._close_apps_and_listeners()
@@ -378,69 +408,113 @@ class World:
                 aws.client("sqs").delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
 
     def build_sample(self, initial_tag: str = "v1.0.0") -> Environment:
-        """The documented sample: sample-app behind an ALB, v1.0.0 live and KNOWN_GOOD."""
-        self.environment = build(self.spec, codedeploy=aws.client("codedeploy"))
-        self._listen_to_notifications()
-        env = self.environment
-        self.listeners = {env.prod_listener_arn: LocalListener(self, env.prod_listener_arn).start()}
-        if env.test_listener_arn:
-            self.listeners[env.test_listener_arn] = LocalListener(self, env.test_listener_arn).start()
-        document = env.target_document()
-        checks = document.setdefault("checks", {})
-        if env.test_listener_arn:
-            checks.setdefault(
-                "after_allow_test_traffic",
-                {
-                    "base_url": self.listeners[env.test_listener_arn].url,
-                    "attempts": 2,
-                    "backoff_seconds": 1,
-                    "timeout_seconds": 2,
-                    "requests": [
-                        {"path": "/health", "expect_status": [200], "max_latency_ms": 500},
-                        {"path": "/admin", "expect_status": [301]},
-                    ],
-                },
+        """The world's environments: the documented sample (sample-app behind an ALB, ``initial_tag`` live and
+        KNOWN_GOOD) or, after :meth:`use`, one environment per target of the user's own targets."""
+        setup = self.setup or WorldSetup([dataclasses.replace(self.spec, initial_tag=initial_tag)])
+        for name, routing in setup.deployment_configs.items():
+            aws.client("codedeploy").create_deployment_config(
+                deploymentConfigName=name, trafficRoutingConfig=routing, computePlatform="ECS"
             )
-        checks.setdefault(
-            "after_allow_traffic",
-            {"bake_seconds": 60, "max_5xx_rate": 0.05, "latency_statistic": "Maximum", "max_latency_ms": 1000},
+        self._listen_to_notifications()
+        self.dns.install()
+        live: dict[tuple[str, str], str] = {}  # (repository, tag) -> digest: targets sharing a repository share it
+        for index, spec in enumerate(setup.specs):
+            self._build_environment(spec, first=index == 0, live=live)
+        self.environment = self.environments[setup.specs[0].target]
+        return self.environment
+
+    def use(self, setup: WorldSetup | None) -> None:
+        """Build the user's targets (``None``: the sample) from the next reset on."""
+        self.setup = setup
+        self.reset(setup.specs[0] if setup else EnvironmentSpec(stage="local"))
+
+    def _build_environment(self, spec: EnvironmentSpec, *, first: bool, live: dict[tuple[str, str], str]) -> None:
+        env = build(spec, codedeploy=aws.client("codedeploy"), first=first)
+        self.environments[spec.target] = env
+        for arn, port in ((env.prod_listener_arn, 80), (env.test_listener_arn, 8080)):
+            if arn:
+                self.listeners[arn] = LocalListener(self, arn).start()
+                self.dns.add(env.load_balancer_dns, port, self.listeners[arn].url)
+        for alarm in spec.watched_alarms:
+            self.alarm_environment[alarm] = spec.target
+        document = env.target_document()
+        if spec.document is None:  # the sample's checks: its own smoke paths and a one-minute bake
+            checks = document.setdefault("checks", {})
+            if env.test_listener_arn:
+                checks.setdefault(
+                    "after_allow_test_traffic",
+                    {
+                        "attempts": 2,
+                        "backoff_seconds": 1,
+                        "timeout_seconds": 2,
+                        "requests": [
+                            {"path": "/health", "expect_status": [200], "max_latency_ms": 500},
+                            {"path": "/admin", "expect_status": [301]},
+                        ],
+                    },
+                )
+            checks.setdefault(
+                "after_allow_traffic",
+                {"bake_seconds": 60, "max_5xx_rate": 0.05, "latency_statistic": "Maximum", "max_latency_ms": 1000},
+            )
+        self._put_target(spec.target, document)
+        tag = spec.initial_tag
+        image = live.get((spec.repository, tag)) or self.publish(tag, "healthy", spec.repository)
+        live[(spec.repository, tag)] = image
+        uri = f"{ACCOUNT}.dkr.ecr.{spec.region}.amazonaws.com/{spec.repository}@{image}"
+        task_definition = register_pinned_revision(env.task_definition_arn, spec.container_name, uri)
+        blue = env.target_group_arns[f"{spec.service}-blue"]
+        task_set = self.engine.create_task_set(
+            task_definition, blue, "healthy", environment=env, version=tag, digest=image
         )
-        self.target_document = document
-        env.put_target(document)
-        image = self.publish(initial_tag, "healthy")
-        uri = f"{ACCOUNT}.dkr.ecr.{self.spec.region}.amazonaws.com/{self.spec.repository}@{image}"
-        task_definition = register_pinned_revision(env.task_definition_arn, self.spec.container_name, uri)
-        blue = env.target_group_arns[f"{self.spec.service}-blue"]
-        task_set = self.engine.create_task_set(task_definition, blue, "healthy", version=initial_tag, digest=image)
         aws.client("ecs").update_service_primary_task_set(
-            cluster=self.spec.cluster, service=self.spec.service, primaryTaskSet=task_set["taskSetArn"]
+            cluster=spec.cluster, service=spec.service, primaryTaskSet=task_set["taskSetArn"]
         )
         now = clock.iso()
         release = Release.new(
-            target=self.spec.target,
+            target=spec.target,
             digest=image,
             image_uri=uri,
             trigger="manual",
             status="SUCCEEDED",
             started_at=now,
             finished_at=now,
-            tag=initial_tag,
-            repository=self.spec.repository,
+            tag=tag,
+            repository=spec.repository,
             task_definition_arn=task_definition,
-            reason="initial release of the sample environment",
+            reason="initial release of the environment",
         )
         ledger = runtime.services().ledger
         ledger.put_release(release)
         ledger.set_known_good(release)
         ledger.set_live(release)
-        self.note("setup", f"{self.spec.target}: {initial_tag} serves production and is KNOWN_GOOD")
-        return env
+        self.note("setup", f"{spec.target}: {tag} serves production and is KNOWN_GOOD")
+
+    def _put_target(self, target: str, document: dict[str, Any]) -> None:
+        self.target_documents[target] = document
+        answers = self.answers.setdefault(target, {})  # the apps hold this mapping: they follow it
+        answers.clear()
+        answers.update(smoke_answers(document))
+        self.environments[target].put_target(document)
+
+    @property
+    def target_document(self) -> dict[str, Any]:
+        """The first (the sample's) target document."""
+        return self.target_documents[self.spec.target]
+
+    def environment_of(self, application: str, deployment_group: str) -> Environment:
+        """The environment of a CodeDeploy deployment group."""
+        for env in self.environments.values():
+            if (env.spec.application, env.spec.deployment_group) == (application, deployment_group):
+                return env
+        raise KeyError(f"no environment deploys {application}/{deployment_group}")
 
     def update_target(self, changes: dict[str, Any]) -> None:
-        """Deep-merge ``changes`` into the target's document (``name`` says which target; ``null`` removes a key)."""
-        changes = {k: v for k, v in changes.items() if k != "name"}
-        self.target_document = deep_merge(self.target_document, changes)
-        self.environment.put_target(self.target_document)
+        """Deep-merge ``changes`` into a target's document (``name`` says which, default the first; ``null``
+        removes a key)."""
+        name = str(changes.get("name") or self.spec.target)
+        merged = deep_merge(self.target_documents[name], {k: v for k, v in changes.items() if k != "name"})
+        self._put_target(name, merged)
 
     def tick_reconcile(self) -> None:
         """Run the reconcile schedule now, as if its rate had come round."""
@@ -471,8 +545,31 @@ class World:
         return self.clock.now()
 
     # -- events -------------------------------------------------------------------------------------------------
-    def note(self, kind: str, text: str) -> None:
+    def note(self, kind: str, text: str, deployment: str | None = None) -> None:
+        """A timeline line; about a deployment, it starts with what is deployed where ("shop-prod v2.4.1")."""
+        if deployment:
+            text = f"{self._label(deployment)}: {text}"
         self.timeline.append(TimelineEntry(self.clock.now(), kind, text))
+
+    def _label(self, deployment_id: str) -> str:
+        """ "<target> <tag> (<trigger>)" of a deployment, from its group and pushdeploy's release (once recorded)."""
+        if deployment_id in self.labels:
+            return self.labels[deployment_id]
+        found = self.emulator.deployments.get(deployment_id) or {}
+        target, tag, trigger = str(found.get("deploymentGroupName", "")), "", ""
+        with contextlib.suppress(KeyError):
+            target = self.environment_of(found.get("applicationName", ""), target).spec.target
+        if found.get("creator") == "codeDeployRollback":
+            trigger = "rollback"
+        with iam.as_the_world():
+            release = runtime.services().ledger.release_by_deployment(deployment_id)
+        if release is not None:
+            tag = release.tag or self.tags.get(release.digest, release.digest[:19])
+            trigger = "" if release.trigger == "push" else release.trigger
+        label = " ".join(part for part in (target, tag) if part) + (f" ({trigger})" if trigger else "")
+        if release is not None:
+            self.labels[deployment_id] = label
+        return label or deployment_id
 
     def emit(self, event: dict[str, Any], *, delay_seconds: float = 0) -> None:
         """Queue an event for EventBridge to deliver, now or after ``delay_seconds`` of virtual time."""
@@ -534,7 +631,7 @@ class World:
                 self.deliveries.append(delivery)
                 self.note(
                     "event",
-                    f"{delivery.detail_type} -> {delivery.function}: {delivery.outcome}"
+                    f"{_what(event, delivery.detail_type)} -> {delivery.function}: {delivery.outcome}"
                     + (f" ({delivery.reason})" if delivery.reason else ""),
                 )
         if delivered:  # notifications are sent only by the functions the deliveries ran
@@ -616,7 +713,7 @@ class World:
             "reasonData": json.dumps({"version": "1.0", "queryDate": stamp}),
         }
         detail["configuration"] = {
-            "description": "5xx responses of sample-app",
+            "description": f"5xx responses of {self.alarm_environment.get(name, self.spec.target)}",
             "metrics": [
                 {
                     "id": "m1",
@@ -627,9 +724,7 @@ class World:
                         "metric": {
                             "namespace": "AWS/ApplicationELB",
                             "name": "HTTPCode_Target_5XX_Count",
-                            "dimensions": {
-                                "LoadBalancer": self.environment.load_balancer_arn.split(":loadbalancer/")[-1]
-                            },
+                            "dimensions": {"LoadBalancer": self._load_balancer_of(name)},
                         },
                     },
                 }
@@ -660,9 +755,15 @@ class World:
         for schedule in self.router.schedules:  # EventBridge Scheduler, on the virtual clock
             if minute % schedule.every_minutes == 0 and int(before.timestamp() // 60) != minute:
                 self.scheduled.append(schedule)
-        if not getattr(self, "environment", None):
-            return
-        env = self.environment
+        period_ended = int(before.timestamp() // 60) != minute
+        for target, env in self.environments.items():
+            self._traffic(target, env, before, after)
+            if period_ended:  # a period ended: CloudWatch evaluates the environment's alarms now
+                self.minutes.setdefault(target, []).append(self.errors_this_minute.pop(target, 0))
+                for alarm in env.spec.watched_alarms:
+                    self._evaluate_alarm(alarm, minute)
+
+    def _traffic(self, target: str, env: Environment, before: datetime, after: datetime) -> None:
         routes = [(tg, w) for tg, w in self.route(env.prod_listener_arn) if w > 0 and tg in self.apps]
         total = sum(w for _, w in routes) or 1
         lb = env.load_balancer_arn.split(":loadbalancer/")[-1]
@@ -680,7 +781,7 @@ class World:
                 continue
             errors, slowest = 0, 0.0
             for _ in range(count):
-                reply = app.reply("/")
+                reply = app.production_reply()
                 errors += reply.status >= 500
                 slowest = max(slowest, reply.delay + 0.005)
             errors_total += errors
@@ -692,11 +793,11 @@ class World:
             ]
         if data:
             aws.client("cloudwatch").put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
-        self.errors_this_minute += errors_total
-        if int(before.timestamp() // 60) != minute:  # a period ended: CloudWatch evaluates the alarm now
-            self.datapoints.append(self.errors_this_minute)
-            self.errors_this_minute = 0
-            self._evaluate_alarm(self.spec.alarm, minute)
+        self.errors_this_minute[target] = self.errors_this_minute.get(target, 0) + errors_total
+
+    def _load_balancer_of(self, alarm: str) -> str:
+        env = self.environments.get(self.alarm_environment.get(alarm, self.spec.target))
+        return env.load_balancer_arn.split(":loadbalancer/")[-1] if env else ""
 
     def _evaluate_alarm(self, name: str, minute: int) -> None:
         """CloudWatch's evaluation of a metric alarm, every minute, over a sliding window (the default evaluation
@@ -711,7 +812,8 @@ class World:
         if alarm is None:
             return
         period_minutes = max(1, int(alarm.get("Period") or 60) // 60)
-        minutes = self.datapoints[-int(alarm.get("EvaluationPeriods", 1)) * period_minutes :]
+        history = self.minutes.get(self.alarm_environment.get(name, self.spec.target), [])
+        minutes = history[-int(alarm.get("EvaluationPeriods", 1)) * period_minutes :]
         ends = range(len(minutes), 0, -period_minutes)  # periods ending now, one period back, ...
         window = [
             _statistic(str(alarm.get("Statistic", "Sum")), minutes[max(0, end - period_minutes) : end])
@@ -769,9 +871,10 @@ class World:
                 self.clock.advance((wake - self.clock.now()).total_seconds())
         return False
 
-    def production(self) -> dict[str, str]:
-        """What serves production: the app behind the production listener's heaviest target group."""
-        routes = self.route(self.environment.prod_listener_arn)
+    def production(self, target: str | None = None) -> dict[str, str]:
+        """What serves a target's production (default the first): the app behind its production listener's
+        heaviest target group."""
+        routes = self.route(self.environments[target or self.spec.target].prod_listener_arn)
         tg = max(routes, key=lambda r: r[1])[0]
         app = self.apps.get(tg)
         digest = getattr(app, "digest", "")

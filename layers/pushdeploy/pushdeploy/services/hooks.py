@@ -68,7 +68,8 @@ def conclude(checks: list[CheckResult]) -> tuple[Status, str]:
     if failed:
         return "Failed", "; ".join(f"{c.name}: {c.message}" for c in failed)
     warnings = [c.name for c in checks if not c.passed]
-    return "Succeeded", f"{len(checks)} check(s) passed" + (f" (warnings: {', '.join(warnings)})" if warnings else "")
+    passed = ", ".join(c.name for c in checks if c.passed) or "nothing to check"
+    return "Succeeded", f"passed: {passed}" + (f" (warnings: {', '.join(warnings)})" if warnings else "")
 
 
 @dataclass

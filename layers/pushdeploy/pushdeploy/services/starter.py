@@ -14,13 +14,24 @@ from pushdeploy.errors import DeploymentBusy
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import build_appspec
 from pushdeploy.model.deployments import AlarmOverride, DeploymentGroup
-from pushdeploy.model.releases import WAITING_FOR_GROUP, WAITING_FOR_RETRY, Release
+from pushdeploy.model.releases import WAITING_FOR_GROUP, WAITING_FOR_RETRY, Pending, Release
 from pushdeploy.model.results import Outcome, Result
 from pushdeploy.model.targets import Target
 from pushdeploy.observability import count, logger
 from pushdeploy.services.remedies import remedy_in_flight
 
 SUPERSEDED_IN_QUEUE = "a newer push is already waiting for the group (or was accepted since)"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Whether a release waits in the queue now, and the older one it replaced there (if any)."""
+
+    queued: bool
+    replaced: Pending | None = None
+
+    def __bool__(self) -> bool:
+        return self.queued
 
 
 @dataclass
@@ -169,18 +180,24 @@ class Starter:
                 )
         if release.trigger == "push":  # handled for good: a redelivered event is a duplicate, however long the wait
             self.ledger.complete_claim(target.name, release.digest)
-        if not self.enqueue(
+        queued = self.enqueue(
             target, release, order_key, reason=f"{WAITING_FOR_GROUP} {active}{stopped_note}{kept_note}"
-        ):
+        )
+        if not queued:
             logger.info("push superseded before it started", target=target.name, digest=release.digest)
             return Result("superseded", SUPERSEDED_IN_QUEUE, target.name, release.release_id)
+        replaced_note = ""
+        if queued.replaced is not None:
+            replaced_note = f"; replaces {queued.replaced.tag or queued.replaced.digest} in the queue"
         logger.info(
             "push queued", target=target.name, digest=release.digest, active_deployment_id=active, policy=target.on_busy
         )
         outcome: Outcome = "superseded" if stopped_note else "queued"
-        return Result(outcome, f"queued behind {active}{stopped_note}", target.name, release.release_id, active)
+        return Result(
+            outcome, f"queued behind {active}{stopped_note}{replaced_note}", target.name, release.release_id, active
+        )
 
-    def enqueue(self, target: Target, release: Release, order_key: str, *, reason: str, **changes: Any) -> bool:
+    def enqueue(self, target: Target, release: Release, order_key: str, *, reason: str, **changes: Any) -> Queued:
         """Let ``release`` wait in the target's queue (one slot: the newest push wins it). QUEUED with ``reason``;
         False, and SUPERSEDED, when a newer push waits or was accepted since. An older one it displaces is
         SUPERSEDED. Claims of releases that will never start are given back."""
@@ -195,17 +212,18 @@ class Starter:
                 finished_at=clock.iso(),
             )
             self.ledger.give_back_claim(target.name, release.digest, release.release_id)
-            return False
+            return Queued(False)
         if displaced is not None and displaced.release_id != release.release_id:
             self.ledger.update_release(
                 target.name,
                 displaced.release_id,
                 status="SUPERSEDED",
-                reason=f"replaced in the queue by newer push {release.digest}",
+                reason=f"replaced in the queue by newer push {release.tag or release.digest} ({release.digest})",
                 finished_at=clock.iso(),
             )
             self.ledger.give_back_claim(target.name, displaced.digest, displaced.release_id)
-        return True
+            return Queued(True, displaced)
+        return Queued(True)
 
     def start_pending(self, target: Target) -> Result | None:
         """Start what waits, if anything and if the group is free (it stays queued otherwise): a waiting remedy
