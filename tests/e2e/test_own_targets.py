@@ -57,6 +57,16 @@ def test_the_example_rehearses_both_targets(release_day):
     ]
 
 
+def test_the_targets_file_alone_is_enough(tmp_path):
+    code, output, [report] = rehearse(
+        tmp_path, "--targets", str(EXAMPLE / "targets.yaml"), "--scenario", str(EXAMPLE / "release-day.yaml")
+    )
+
+    assert code == 0, output
+    assert "shop-prod: v1.0.0 serves production and is KNOWN_GOOD" in output  # no world.yaml: the default live tag
+    assert report["state_by_target"]["shop-prod"]["quarantined"] == ["v2.4.1"]
+
+
 def test_each_target_uses_its_own_smoke_paths_through_its_own_load_balancer(release_day):
     _, output, report = release_day
 
@@ -72,10 +82,10 @@ def test_each_target_uses_its_own_smoke_paths_through_its_own_load_balancer(rele
 def test_each_target_uses_its_own_deployment_config_and_alarms(release_day):
     _, output, report = release_day
 
-    assert "started (shop.Linear25PercentEvery1Minute)" in output  # the custom config from world.yaml
-    assert "production: original 75% / replacement 25%" in output
+    assert "started (CodeDeployDefault.ECSLinear10PercentEvery1Minutes)" in output  # prod's linear config
+    assert "shop-prod v2.4.0: production: original 90% / replacement 10%" in output
     assert "started (CodeDeployDefault.ECSAllAtOnce)" in output
-    assert "shop-prod-5xx-sustained: OK -> ALARM" in output  # the 5-minute rule from world.yaml
+    assert "shop-prod-5xx: OK -> ALARM" in output  # prod's own alarm, on prod's load balancer
     assert "shop-staging-5xx: OK -> ALARM" not in output
     stopped = [r for r in report["releases"] if r["status"] == "STOPPED"]
     assert [(r["target"], r["tag"]) for r in stopped] == [("shop-prod", "v2.4.1")]
@@ -110,7 +120,7 @@ def test_the_example_setup_reads_as_written():
         }
     }
     assert staging.repository == prod.repository == "shop" and staging.network != prod.network
-    assert set(setup.deployment_configs) == {"shop.Linear25PercentEvery1Minute"}
+    assert setup.deployment_configs == {}
     names = names_of(setup)
     assert names.repositories == ("shop",) and names.targets == ("shop-staging", "shop-prod")
 
@@ -178,12 +188,21 @@ def test_the_cli_gives_exit_2_for_setup_problems_and_for_scenarios_naming_what_t
 def test_from_stack_reads_productions_configuration_back(tmp_path):
     """The account is a world built from the example (moto + the CodeDeploy emulator playing it); reading its stack
     read-only gives the setup that built it: targets, configs, alarms and their rules, waits, counts, live tags."""
+    import dataclasses
     import os
 
     from pushdeploy_local.rehearsal.from_stack import read_stack
+    from pushdeploy_local.world.environment import WorldSetup
     from pushdeploy_local.world.world import STACK, World
 
-    written = load_setup([EXAMPLE / "targets.yaml"], EXAMPLE / "world.yaml")
+    example = load_setup([EXAMPLE / "targets.yaml"], EXAMPLE / "world.yaml")
+    custom = {"type": "TimeBasedLinear", "timeBasedLinear": {"linearPercentage": 25, "linearInterval": 1}}
+    staging, prod = example.specs
+    assert prod.document is not None
+    prod = dataclasses.replace(
+        prod, deployment_config="shop.Linear25", document={**prod.document, "deployment_config": "shop.Linear25"}
+    )
+    written = WorldSetup([staging, prod], {"shop.Linear25": custom})  # a custom config the account has
     environment = dict(os.environ)
     account = World(seed=1).start()
     try:
