@@ -3,6 +3,11 @@ ledger table, the targets path and the hook functions. Nothing here writes ``os.
 
 from __future__ import annotations
 
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
 from pushdeploy import runtime
 from pushdeploy.model.targets import Target
 from pushdeploy.runtime import Services
@@ -11,9 +16,31 @@ from pushdeploy.services.connection import settings_for_stack
 from pushdeploy_cli.answers import BAD_INPUT, NOT_FOUND, CommandError
 
 
-def connect(*, stack: str, profile: str | None, region: str | None) -> Services:
+def connect(*, stack: str | None, profile: str | None, region: str | None, config_env: str = "default") -> Services:
     """Services for the stack. ``PUSHDEPLOY_*`` variables, when all set, win (the rehearsal and tests use them)."""
-    return runtime.configure(settings_for_stack(stack, profile=profile, region=region))
+    chosen, samconfig_region = stack_and_region(stack, config_env)
+    return runtime.configure(settings_for_stack(chosen, profile=profile, region=region or samconfig_region))
+
+
+def stack_and_region(
+    stack: str | None, config_env: str = "default", where: Path | None = None
+) -> tuple[str, str | None]:
+    """The stack the way people expect it found: ``--stack``, then ``$PUSHDEPLOY_STACK``, then samconfig.toml's
+    ``stack_name`` for ``config_env`` (the file ``sam deploy`` used, in this directory), then ``pushdeploy``; and
+    samconfig's region for that environment, if it names one (``--region``, the environment and the profile win)."""
+    config = _samconfig(where or Path.cwd() / "samconfig.toml").get(config_env, {})
+    parameters = {**config.get("global", {}).get("parameters", {}), **config.get("deploy", {}).get("parameters", {})}
+    region = None if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") else parameters.get("region")
+    name = stack or os.environ.get("PUSHDEPLOY_STACK") or parameters.get("stack_name") or "pushdeploy"
+    return str(name), str(region) if region else None
+
+
+def _samconfig(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
 
 
 def target_named(services: Services, name: str) -> Target:

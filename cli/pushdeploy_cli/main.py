@@ -10,7 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from pushdeploy_cli import __version__
-from pushdeploy_cli.answers import BAD_INPUT, EXIT_CODES_HELP, NOT_FOUND, OK, Answer, CommandError, render
+from pushdeploy_cli.answers import (
+    BAD_INPUT,
+    EXIT_CODES_HELP,
+    FAILED,
+    NOT_FOUND,
+    OK,
+    Answer,
+    CommandError,
+    render,
+)
 
 
 def _quiet_domain_logs() -> None:
@@ -34,7 +43,7 @@ def _operate(args: argparse.Namespace) -> int:
     try:
         if args.command == "targets" and args.action == "validate":
             return _show(targets.validate(args.file), args)  # a local file: no account needed
-        services = connect(stack=args.stack, profile=args.profile, region=args.region)
+        services = connect(stack=args.stack, profile=args.profile, region=args.region, config_env=args.config_env)
         commands: dict[str, Callable[[], Answer]] = {
             "targets": lambda: (
                 targets.apply(services, args.file, dry_run=args.dry_run)
@@ -72,6 +81,18 @@ def _operate(args: argparse.Namespace) -> int:
         return _fail(args, f"{exc} (pass --stack or --region)", NOT_FOUND)
     except (ConfigurationError, PushdeployError) as exc:
         return _fail(args, str(exc), BAD_INPUT)
+    except Exception as exc:  # noqa: BLE001 - the one mapping: every other failure is one line and an exit code
+        return _unexpected(args, exc)
+
+
+def _unexpected(args: argparse.Namespace, exc: Exception) -> int:
+    """Any other failure (AWS's, the SDK's, ours): one line and its exit code; ``--debug`` re-raises it."""
+    from pushdeploy.aws.failures import explain
+
+    if getattr(args, "debug", False):
+        raise exc
+    message, kind = explain(exc, profile=getattr(args, "profile", None), region=getattr(args, "region", None))
+    return _fail(args, message, {"bad-input": BAD_INPUT, "not-found": NOT_FOUND}.get(kind, FAILED))
 
 
 def _show(answer: Answer, args: argparse.Namespace) -> int:
@@ -109,6 +130,8 @@ def _rehearse(args: argparse.Namespace) -> int:
     except CommandError as exc:
         print(f"pushdeploy rehearse: {exc}", file=sys.stderr)
         return exc.code
+    except Exception as exc:  # noqa: BLE001 - the one mapping: every other failure is one line and an exit code
+        return _unexpected(args, exc)
 
 
 def _confirm(question: str) -> bool:
@@ -132,7 +155,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=("table", "json"), default="table")
     parser.add_argument("--profile", help="AWS profile (default credential chain otherwise)")
     parser.add_argument("--region", help="AWS region")
-    parser.add_argument("--stack", default="pushdeploy", help="the pushdeploy stack whose outputs to use")
+    parser.add_argument(
+        "--stack",
+        help="the pushdeploy stack whose outputs to use (default: $PUSHDEPLOY_STACK, else samconfig.toml's stack_name "
+        "for --config-env, else pushdeploy)",
+    )
+    parser.add_argument(
+        "--config-env", default="default", help="the samconfig.toml environment to take the stack name from"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pushdeploy", description="ECR push -> verified ECS blue/green deployments", epilog=EXIT_CODES_HELP
     )
     parser.add_argument("--version", action="version", version=f"pushdeploy {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an unexpected error instead of one line"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rehearse = sub.add_parser("rehearse", help="run pushdeploy end to end on this machine (no AWS account)")
     rehearse.add_argument(
