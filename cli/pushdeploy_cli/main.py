@@ -87,11 +87,11 @@ def _operate(args: argparse.Namespace) -> int:
 
 def _unexpected(args: argparse.Namespace, exc: Exception) -> int:
     """Any other failure (AWS's, the SDK's, ours): one line and its exit code; ``--debug`` re-raises it."""
-    from pushdeploy.aws.failures import explain
+    from pushdeploy.services.connection import explain_failure
 
     if getattr(args, "debug", False):
         raise exc
-    message, kind = explain(exc, profile=getattr(args, "profile", None), region=getattr(args, "region", None))
+    message, kind = explain_failure(exc, profile=getattr(args, "profile", None), region=getattr(args, "region", None))
     return _fail(args, message, {"bad-input": BAD_INPUT, "not-found": NOT_FOUND}.get(kind, FAILED))
 
 

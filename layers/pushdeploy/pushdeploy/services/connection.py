@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pushdeploy import aws
 from pushdeploy.aws.account import stack_outputs
+from pushdeploy.aws.failures import Kind, explain
 from pushdeploy.errors import ConfigurationError
 from pushdeploy.settings import Settings
 
@@ -18,3 +19,8 @@ def settings_for_stack(stack: str, *, profile: str | None, region: str | None) -
         return Settings.from_env()
     except ConfigurationError:
         return Settings.from_stack_outputs(stack_outputs(stack), stack)
+
+
+def explain_failure(exc: BaseException, *, profile: str | None, region: str | None) -> tuple[str, Kind]:
+    """What went wrong reaching AWS, as one line for the operator, and its kind (bad input, not found, failed)."""
+    return explain(exc, profile=profile, region=region)
