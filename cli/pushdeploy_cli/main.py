@@ -42,7 +42,7 @@ def _operate(args: argparse.Namespace) -> int:
     _quiet_domain_logs()
     try:
         if args.command == "targets" and args.action == "validate":
-            return _show(targets.validate(args.file), args)  # a local file: no account needed
+            return _show(targets.validate(args.file), args)  # local files: no account needed
         services = connect(stack=args.stack, profile=args.profile, region=args.region, config_env=args.config_env)
         commands: dict[str, Callable[[], Answer]] = {
             "targets": lambda: (
@@ -221,9 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     targets = sub.add_parser("targets", help="validate, apply and list deployment targets")
     actions = targets.add_subparsers(dest="action", required=True)
-    for action, text in (("validate", "check a YAML file of targets"), ("apply", "write targets to SSM")):
+    for action, text in (
+        ("validate", "check target files offline: every problem of every document"),
+        ("apply", "write targets to SSM"),
+    ):
         cmd = actions.add_parser(action, help=text)
-        cmd.add_argument("file")
+        if action == "validate":
+            cmd.add_argument("file", nargs="+", help="YAML or JSON: a target, a list, 'targets:', or name -> target")
+        else:
+            cmd.add_argument("file")
         if action == "apply":
             cmd.add_argument("--dry-run", action="store_true")
         _add_common(cmd)

@@ -71,8 +71,9 @@ def test_the_cli_installs_without_moto_and_validates_a_file_offline(installed: P
     validated = run(installed, "targets", "validate", str(path), "--output", "json", cwd=tmp_path)
     assert validated.returncode == 2, validated  # one target is invalid: bad input
     assert "Traceback" not in validated.stderr
-    verdicts = {entry["target"]: entry["valid"] for entry in json.loads(validated.stdout)}
-    assert verdicts == {"web": True, "broken": False}
+    answer = json.loads(validated.stdout)
+    assert answer["valid"] is False and answer["targets"] == ["broken", "web"]
+    assert {p["target"] for p in answer["problems"]} == {"broken"}
 
 
 def test_the_rehearsal_without_its_extra_says_how_to_get_it(installed: Path, tmp_path: Path) -> None:

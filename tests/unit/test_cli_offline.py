@@ -46,13 +46,18 @@ def test_an_invalid_target_names_target_field_and_reason_in_both_modes(capsys, t
     assert code == 2
     assert "checkout-prod" in out and "container_port" in out and "less than or equal to 65535" in out
     code, out, _ = run(capsys, "targets", "validate", bad, "--output", "json")
-    assert code == 2 and json.loads(out) == [
-        {
-            "target": "checkout-prod",
-            "valid": False,
-            "problem": "container_port: Input should be less than or equal to 65535",
-        }
-    ]
+    assert code == 2 and json.loads(out) == {
+        "valid": False,
+        "targets": ["checkout-prod"],
+        "problems": [
+            {
+                "where": f"{bad} entry 1",
+                "target": "checkout-prod",
+                "field": "container_port",
+                "problem": "Input should be less than or equal to 65535",
+            }
+        ],
+    }
 
 
 @pytest.mark.parametrize(
@@ -65,18 +70,18 @@ def test_an_invalid_target_names_target_field_and_reason_in_both_modes(capsys, t
 )
 def test_the_three_file_shapes_are_accepted(capsys, tmp_path, document):
     code, out, _ = run(capsys, "targets", "validate", write(tmp_path, document), "--output", "json")
-    assert code == 0 and json.loads(out) == [{"target": "checkout-prod", "valid": True, "problem": None}]
+    assert code == 0 and json.loads(out) == {"valid": True, "targets": ["checkout-prod"], "problems": []}
 
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [("42", "expected a list of targets"), ("{unclosed: [", "while parsing")],
+    [("42", "expected a target, a list of targets"), ("{unclosed: [", "targets.yaml:1: neither JSON nor YAML")],
 )
 def test_a_file_that_is_not_a_list_of_targets_is_bad_input_without_a_traceback(capsys, tmp_path, content, expected):
     path = tmp_path / "targets.yaml"
     path.write_text(content)
-    code, _, err = run(capsys, "targets", "validate", str(path))
-    assert code == 2 and expected in err and "Traceback" not in err
+    code, out, err = run(capsys, "targets", "validate", str(path))
+    assert code == 2 and expected in out + err and "Traceback" not in out + err
 
 
 def test_a_missing_file_is_bad_input(capsys, tmp_path):

@@ -2,40 +2,130 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pushdeploy.model.targets import Target, TargetConfigError, parse_targets_document
+from pushdeploy.model.deployments import ECS_DEFAULT_CONFIGS
+from pushdeploy.model.targets import Target, TargetConfigError, document_problems, parse_targets_document
 from pushdeploy.runtime import Services
 
 from pushdeploy_cli.answers import BAD_INPUT, OK, Answer, CommandError
 
 
-def read_targets_file(path: str) -> list[Target | TargetConfigError]:
+def _load(path: str) -> Any:
     try:
-        document = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise CommandError(f"{path}: {exc}", BAD_INPUT) from exc
-    parsed = parse_targets_document(document, source=path)
-    if parsed is None:
-        raise CommandError(f"{path}: expected a list of targets (or 'targets:')", BAD_INPUT)
+        return yaml.safe_load(Path(path).read_text())  # JSON is YAML too
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: cannot be read: {exc}", BAD_INPUT) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise CommandError(
+            f"{where}: neither JSON nor YAML: {getattr(exc, 'problem', None) or exc}", BAD_INPUT
+        ) from exc
+
+
+def _entries(document: Any) -> list[Any] | None:
+    """A targets file's documents: one target, a list, ``targets:`` holding either, or a name -> target mapping."""
+    if isinstance(document, dict) and "targets" in document:
+        document = document["targets"]
+    if isinstance(document, dict) and "name" in document and isinstance(document.get("repository"), str):
+        return [document]  # one target document (as SSM holds it)
+    if isinstance(document, dict):
+        return [{"name": k, **v} if isinstance(v, dict) else v for k, v in document.items()]
+    return document if isinstance(document, list) else None
+
+
+def read_targets_file(path: str) -> list[Target | TargetConfigError]:
+    """Every target of a file, each valid or its first problem (what ``apply`` writes or refuses)."""
+    entries = _entries(_load(path))
+    if entries is None:
+        raise CommandError(f"{path}: expected a target, a list of targets, 'targets:', or name -> target", BAD_INPUT)
+    parsed = parse_targets_document(entries, source=path)
+    assert parsed is not None
     return parsed
 
 
-def validate(path: str) -> Answer:
-    parsed = read_targets_file(path)
-    rows = [
-        [t.name, "valid", ""] if isinstance(t, Target) else [t.target, "invalid", f"{t.field}: {t.reason}"]
-        for t in parsed
-    ]
-    bad = [r for r in rows if r[1] == "invalid"]
+def validate(paths: list[str]) -> Answer:
+    """Offline: every problem of every document of every file, then what cannot coexist across the files (one
+    name twice, one deployment group twice) and deployment configs that are neither CodeDeploy's nor declared.
+    The cross-document checks read what each document says, valid or not."""
+    rows: list[list[str]] = []
+    documents: list[tuple[dict[str, Any], str]] = []
+    declared: set[str] = set()
+    for path in paths:
+        document = _load(path)
+        if isinstance(document, dict) and isinstance(document.get("deployment_configs"), list):
+            declared |= {str(name) for name in document["deployment_configs"]}
+        entries = _entries(document)
+        if entries is None:
+            rows.append([path, "-", "(file)", "expected a target, a list of targets, 'targets:', or name -> target"])
+            continue
+        for number, entry in enumerate(entries, 1):
+            source = f"{path} entry {number}"
+            rows += [
+                [source, p.target, p.field, p.reason]
+                for p in document_problems(entry, default_name=f"#{number}", source=source)
+            ]
+            if isinstance(entry, dict):
+                documents.append(({"name": f"#{number}", **entry}, source))
+    rows += _clashes(documents) + _unknown_configs(documents, set(ECS_DEFAULT_CONFIGS) | declared)
+    names = sorted({str(d["name"]) for d, _ in documents})
+    verdict = f"{len(rows)} problem(s) in {', '.join(paths)}" if rows else f"valid: {', '.join(names)}"
+    keys = ("where", "target", "field", "problem")
     return Answer(
-        f"{len(parsed)} target(s) in {path}",
-        ["target", "verdict", "problem"],
+        verdict,
+        list(keys),
         rows,
-        [{"target": r[0], "valid": r[1] == "valid", "problem": r[2] or None} for r in rows],
-        BAD_INPUT if bad else OK,
+        {"valid": not rows, "targets": names, "problems": [dict(zip(keys, r, strict=True)) for r in rows]},
+        BAD_INPUT if rows else OK,
     )
+
+
+def _clashes(documents: list[tuple[dict[str, Any], str]]) -> list[list[str]]:
+    """Targets that cannot coexist: one name twice, one deployment group twice (neither would deploy)."""
+    rows = []
+    for field_name, key in (("name", lambda d: str(d["name"])), ("deployment_group", _group_of)):
+        seen: dict[Any, list[tuple[dict[str, Any], str]]] = {}
+        for document, source in documents:
+            if key(document) is not None:
+                seen.setdefault(key(document), []).append((document, source))
+        for clash in (c for c in seen.values() if len(c) > 1):
+            for document, source in clash:
+                others = ", ".join(f"{d['name']!r} ({s})" for d, s in clash if s != source)
+                what = "declared more than once: also in" if field_name == "name" else "deployment group shared with"
+                rows.append([source, str(document["name"]), field_name, f"{what} {others}; neither deploys"])
+    return rows
+
+
+def _group_of(document: dict[str, Any]) -> tuple[str, str] | None:
+    application, group = document.get("application"), document.get("deployment_group")
+    return (application, group) if isinstance(application, str) and isinstance(group, str) else None
+
+
+def _unknown_configs(documents: list[tuple[dict[str, Any], str]], known: set[str]) -> list[list[str]]:
+    rows = []
+    for document, source in documents:
+        rollback = document.get("rollback") if isinstance(document.get("rollback"), dict) else {}
+        for field_name, config in (
+            ("deployment_config", document.get("deployment_config")),
+            ("rollback.revert_deployment_config", (rollback or {}).get("revert_deployment_config")),
+        ):
+            if isinstance(config, str) and config not in known:
+                close = difflib.get_close_matches(config, sorted(known), n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                rows.append(
+                    [
+                        source,
+                        str(document["name"]),
+                        field_name,
+                        f"{config!r} is neither a CodeDeploy default for ECS{hint} nor declared (list custom configs "
+                        "under deployment_configs: in the file)",
+                    ]
+                )
+    return rows
 
 
 def apply(services: Services, path: str, *, dry_run: bool) -> Answer:

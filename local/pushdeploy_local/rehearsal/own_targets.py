@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pushdeploy.model.targets import Target, TargetConfigError, parse_targets_document
+from pushdeploy.model.targets import Target, TargetConfigError, document_problems, parse_targets_document
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pushdeploy_local.emulator.codedeploy.backend import PREDEFINED_CONFIGS
@@ -124,9 +124,10 @@ def read_targets(paths: Sequence[Path]) -> list[tuple[Target, dict[str, Any]]]:
             problems.append(f"{path}: not a targets file (a target, a list of targets, 'targets:', or name -> target)")
             continue
         raw = _raw_documents(document)
-        for entry, body in zip(parsed, raw, strict=True):
+        for number, (entry, body) in enumerate(zip(parsed, raw, strict=True), 1):
             if isinstance(entry, TargetConfigError):
-                problems.append(f"{path}: {entry}")
+                every = document_problems(body, default_name=f"#{number}", source=str(path)) or [entry]
+                problems += [f"{path}: {problem}" for problem in every]
             else:
                 found.append((entry, body))
     names = [t.name for t, _ in found]

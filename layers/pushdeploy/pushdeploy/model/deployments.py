@@ -17,6 +17,16 @@ ROLLBACK_CREATOR = "codeDeployRollback"
 # "The Deployment Group 'x' already has an active Deployment 'd-id-x'" (and the older "is already deploying").
 _ACTIVE_ID_RE = re.compile(r"(?:is already deploying|already has an active Deployment) '(d-[\w-]+)'")
 
+# CodeDeploy's predefined configurations for the ECS compute platform (contracts.md section 6); any other name must
+# be a custom configuration the account has (CreateDeploymentConfig)
+ECS_DEFAULT_CONFIGS: tuple[str, ...] = (
+    "CodeDeployDefault.ECSAllAtOnce",
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+    "CodeDeployDefault.ECSCanary10Percent5Minutes",
+    "CodeDeployDefault.ECSCanary10Percent15Minutes",
+)
+
 
 def active_deployment_in(message: str) -> str | None:
     """The active deployment a DeploymentLimitExceededException names, if it names one."""

@@ -7,6 +7,7 @@ one: a bad one is reported with the target, the field and the reason, and never 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -196,6 +197,57 @@ def parse_target(document: Any, *, default_name: str, source: str = "") -> Targe
             application if isinstance(application, str) else None,
             group if isinstance(group, str) else None,
         )
+
+
+def document_problems(document: Any, *, default_name: str, source: str = "") -> list[TargetConfigError]:
+    """Every problem of one target document (not only the first), each naming its field; an unknown key says which
+    known key it may have meant. Empty when the document is a valid target."""
+    parsed = parse_target(document, default_name=default_name, source=source)
+    if isinstance(parsed, Target):
+        return []
+    if not isinstance(document, dict):
+        return [parsed]
+    document = {"name": default_name, **document}
+    try:
+        Target.model_validate(document)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                known = _fields_at(loc[:-1])
+                close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+                reason = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+            problems.append(
+                TargetConfigError(
+                    parsed.target,
+                    ".".join(str(p) for p in loc) or "(document)",
+                    reason,
+                    source,
+                    parsed.application,
+                    parsed.deployment_group,
+                )
+            )
+        return problems
+    return [parsed]
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys a target document allows at ``loc`` (for "did you mean")."""
+    model: Any = Target
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = [a for a in getattr(annotation, "__args__", ()) if hasattr(a, "model_fields")]
+        model = annotation if hasattr(annotation, "model_fields") else (inner[0] if inner else None)
+        if model is None:
+            return []
+    return list(model.model_fields)
 
 
 def build_catalog(documents: dict[str, Any], *, prefix: str = "") -> TargetCatalog:
