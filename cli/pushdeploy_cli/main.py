@@ -59,9 +59,11 @@ def _operate(args: argparse.Namespace) -> int:
             "release": lambda: release.release(services, args.target, args.digest),
         }
         if args.command == "rollback" and not args.yes:
-            question = f"Roll back {args.target}" + (f" to {args.to}" if args.to else "") + "?"
-            if not _confirm(question):
-                raise CommandError("not confirmed (use --yes)", BAD_INPUT)
+            plan = rollback.plan(services, args.target, to=args.to, force=args.force)
+            if not _confirm(f"This will {plan}. Proceed?"):
+                raise CommandError(
+                    f"not confirmed: nothing changed (would {plan}; --yes to skip the question)", BAD_INPUT
+                )
         answer = commands[args.command]()
         deployment_id = answer.payload.get("deployment_id") if isinstance(answer.payload, dict) else None
         if getattr(args, "wait", False) and deployment_id and answer.code == OK:
@@ -255,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     release = sub.add_parser("release", help="lift a digest's quarantine")
     release.add_argument("target")
-    release.add_argument("digest")
+    release.add_argument("digest", metavar="DIGEST|PREFIX|TAG", help="a full digest, a unique prefix, or its tag")
     for cmd in (status, history, deploy, rollback, release):
         _add_common(cmd)
     for cmd in (deploy, rollback):

@@ -274,11 +274,36 @@ def test_rollback_to_a_named_release(world, codedeploy, capsys, live):
     assert code == 0 and ledger().release_by_deployment(payload["deployment_id"]).digest == "sha256:" + "1" * 64
 
 
-def test_rollback_needs_known_good_and_confirmation(world, codedeploy, capsys):
+def test_rollback_needs_known_good_before_it_asks(world, codedeploy, capsys):
     code, _, err = cli(capsys, "rollback", TARGET)
-    assert code == 2 and "not confirmed" in err
+    assert code == 3 and "no known-good release" in err  # nothing to ask about
     code, _, err = cli(capsys, "rollback", TARGET, "--yes")
     assert code == 3 and "no known-good release" in err
+
+
+def test_rollback_asks_with_exactly_what_will_happen(world, codedeploy, capsys, live, monkeypatch):
+    asked: list[str] = []
+    monkeypatch.setattr("pushdeploy_cli.main._confirm", lambda question: asked.append(question) or False)
+
+    code, _, err = cli(capsys, "rollback", TARGET)
+
+    assert code == 2 and "not confirmed: nothing changed" in err
+    assert asked == [
+        f"This will deploy v1.0.0 ({'sha256:' + '1' * 64}) over v1.1.0 on {TARGET}; v1.1.0 ({'sha256:' + '2' * 64}) "
+        "will be quarantined. Proceed?"
+    ]
+    assert not ledger().is_quarantined(TARGET, "sha256:" + "2" * 64)
+
+
+def test_rollback_to_and_release_take_a_tag_or_a_digest_prefix(world, codedeploy, capsys, live):
+    code, _, err = cli(capsys, "rollback", TARGET, "--to", "1111111", "--yes")  # a prefix of v1.0.0's digest
+    assert code == 0, err
+    assert ledger().is_quarantined(TARGET, "sha256:" + "2" * 64)
+
+    code, _, err = cli(capsys, "release", TARGET, "22222")
+    assert code == 3 and "no quarantined digest" in err  # under 6 hex digits is no prefix
+    code, payload = json_cli(capsys, "release", TARGET, "v1.1.0")  # the tag the quarantined release carried
+    assert code == 0 and payload["digest"] == "sha256:" + "2" * 64
 
 
 def test_release_lifts_a_quarantine(world, capsys):
@@ -288,7 +313,7 @@ def test_release_lifts_a_quarantine(world, capsys):
     assert code == 0 and payload["released"] is True
     assert not ledger().is_quarantined(TARGET, "sha256:" + "e" * 64)
     code, _, err = cli(capsys, "release", TARGET, "sha256:" + "e" * 64)
-    assert code == 3 and "is not quarantined" in err
+    assert code == 3 and "no quarantined digest of sample-app-prod matches" in err
 
 
 def test_rollback_refuses_when_production_already_runs_the_destination(world, codedeploy, capsys, live):

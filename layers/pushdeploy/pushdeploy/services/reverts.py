@@ -19,6 +19,25 @@ from pushdeploy.services.remedies import remedy_in_flight
 from pushdeploy.services.starter import Starter
 
 
+def resolve_digest(ref: str, candidates: list[tuple[str, str | None]], *, what: str) -> str:
+    """The one digest among ``candidates`` ((digest, tag) pairs, newest first) that ``ref`` names: a tag (its newest
+    image), a full digest, or a unique digest prefix (``sha256:`` optional, at least 6 hex digits).
+    :class:`NothingToRollBack` otherwise, listing the candidates an ambiguous prefix matched."""
+    text = ref.strip()
+    by_tag = [d for d, tag in candidates if tag == text]
+    if by_tag:
+        return by_tag[0]  # a moving tag: the newest of its images (candidates come newest first)
+    prefix = text if text.startswith("sha256:") else f"sha256:{text}"
+    hexdigits = prefix.removeprefix("sha256:")
+    found = {d for d, _ in candidates if d == text or (len(hexdigits) >= 6 and d.startswith(prefix))}
+    if len(found) == 1:
+        return found.pop()
+    if not found:
+        raise NothingToRollBack(f"no {what} matches {ref!r}", not_found=True)
+    listed = ", ".join(sorted(d[:19] for d in found))
+    raise NothingToRollBack(f"{ref!r} matches {len(found)} of them ({listed}): give more of the digest")
+
+
 class NothingToRollBack(Exception):
     """The rollback the operator asked for would change nothing, or has nowhere to go."""
 
@@ -171,10 +190,50 @@ class Reverts:
                     f"{target.name} has no known-good release to roll back to (use --to)", not_found=True
                 )
             return known_good
-        for release in self.ledger.releases(target.name, limit=200):
-            if release.task_definition_arn and release.status == "SUCCEEDED" and ref in (release.digest, release.tag):
-                return KnownGood.of(release)
-        raise NothingToRollBack(f"no succeeded release of {target.name} matches {ref!r}", not_found=True)
+        succeeded = [
+            r for r in self.ledger.releases(target.name, limit=200) if r.task_definition_arn and r.status == "SUCCEEDED"
+        ]
+        digest = resolve_digest(ref, [(r.digest, r.tag) for r in succeeded], what=f"succeeded release of {target.name}")
+        return KnownGood.of(next(r for r in succeeded if r.digest == digest))
+
+    def rollback_plan(self, target: Target, *, to: str | None, force: bool = False) -> str:
+        """What :meth:`operator_rollback` would do, in words, read-only (for the confirmation prompt). Raises what
+        it would raise."""
+        active = codedeploy.active_deployment_ids(target.application, target.deployment_group)
+        if active:
+            deployment = codedeploy.get_deployment(active[0])
+            remedy = remedy_in_flight(self.ledger, deployment)
+            if remedy is not None and not force:
+                raise RemedyInProgress(
+                    f"{target.name}: {remedy.describe()}; a rollback now would undo it (--force to stop it anyway)"
+                )
+            release = self.ledger.release_by_deployment(active[0])
+            what = f"{release.tag or release.digest} " if release else ""
+            doomed = "it is a remedy, --force" if remedy else f"{what or 'its image'}will be quarantined"
+            return (
+                f"stop {active[0]} ({what}{deployment.status}) with rollback: production returns to the original "
+                f"task set; {doomed}"
+            )
+        destination = self._destination(target, to)
+        live = self.inspection.live(target)
+        if live.task_definition_arn == destination.task_definition_arn or live.digest == destination.digest:
+            raise NothingToRollBack(
+                f"{target.name} already serves {destination.tag or destination.digest}: nothing to roll back"
+            )
+        serving = (live.release.tag if live.release else None) or live.digest or live.task_definition_arn
+        return (
+            f"deploy {destination.tag or destination.digest} ({destination.digest}) over {serving} on {target.name}; "
+            f"{serving} ({live.digest or 'its image'}) will be quarantined"
+        )
+
+    def resolve_quarantined(self, target: Target, ref: str) -> str:
+        """The quarantined digest ``ref`` names: a full digest, a unique prefix (with or without ``sha256:``) or a
+        tag a quarantined release carried."""
+        quarantined = {q.digest for q in self.ledger.quarantined(target.name)}
+        tags = {r.digest: r.tag for r in self.ledger.releases(target.name, limit=200) if r.digest in quarantined}
+        return resolve_digest(
+            ref, [(d, tags.get(d)) for d in sorted(quarantined)], what=f"quarantined digest of {target.name}"
+        )
 
     def release_quarantine(self, target: Target, digest: str) -> bool:
         """Lift a digest's quarantine (an operator's ``release``); False when it was not quarantined."""
