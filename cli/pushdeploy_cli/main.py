@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pushdeploy_cli import __version__
@@ -69,9 +70,10 @@ def _operate(args: argparse.Namespace) -> int:
         if getattr(args, "wait", False) and deployment_id and answer.code == OK:
             if args.output != "json":
                 render(answer, args.output)
-            final = wait.wait(
-                services, deployment_id, timeout=args.timeout, progress=_progress(args.output), poll_seconds=args.poll
-            )
+            with _progress(args.output, services) as progress:
+                final = wait.wait(
+                    services, deployment_id, timeout=args.timeout, progress=progress, poll_seconds=args.poll
+                )
             if args.output == "json":
                 final.payload = {**answer.payload, "final": final.payload}
             render(final, args.output)
@@ -122,12 +124,14 @@ def _rehearse(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             then=args.then,
             run_command=main,
+            parse_command=lambda argv: build_parser().parse_args(argv),
             seed=args.seed,
             targets=args.targets,
             world_file=args.world,
             from_stack=args.from_stack,
             profile=args.profile,
             region=args.region,
+            shell=args.shell,
         )
     except CommandError as exc:
         print(f"pushdeploy rehearse: {exc}", file=sys.stderr)
@@ -142,21 +146,81 @@ def _confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _progress(output: str) -> Any:
-    seen: list[str] = []
+@contextlib.contextmanager
+def _progress(output: str, services: Any) -> Iterator[Any]:
+    """What ``--wait`` shows while it waits: on a terminal, a live line (rich) with the deployment's status, the
+    hooks that reported and the production traffic; otherwise one line per status change on stderr."""
+    if output == "json":
+        yield None
+        return
+    if not sys.stderr.isatty():
+        seen: list[str] = []
 
-    def show(deployment: Any) -> None:
-        if output != "json" and (not seen or seen[-1] != deployment.status):
-            print(f"  ... {deployment.deployment_id}: {deployment.status}", file=sys.stderr)
-        seen.append(deployment.status)
+        def line(deployment: Any) -> None:
+            if not seen or seen[-1] != deployment.status:
+                print(f"  ... {deployment.deployment_id}: {deployment.status}", file=sys.stderr)
+            seen.append(deployment.status)
 
-    return show
+        yield line
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("waiting for CodeDeploy ...") as shown:
+
+        def live(deployment: Any) -> None:
+            try:
+                active = services.inspection.progress(deployment)
+                hooks = ", ".join(f"{k} {v}" for k, v in active.hooks.items()) or "no hook has reported yet"
+                traffic = f"; production {active.traffic}" if active.traffic else ""
+            except Exception:  # noqa: BLE001 - the progress line is a courtesy: the wait goes on without it
+                hooks, traffic = "", ""
+            shown.update(f"{deployment.deployment_id} {deployment.status}: {hooks}{traffic}")
+
+        yield live
+
+
+EXAMPLES = {
+    "rehearse": [
+        "pushdeploy rehearse --list",
+        "pushdeploy rehearse --scenario alarm-during-canary --seed 7",
+        "pushdeploy rehearse --targets targets.yaml --world world.yaml --scenario my-incident.yaml",
+        "pushdeploy rehearse --scenario busy-queue-latest --shell   # then type commands into the world",
+    ],
+    "targets": ["pushdeploy targets validate targets.yaml", "pushdeploy targets apply targets.yaml --dry-run"],
+    "validate": ["pushdeploy targets validate targets.yaml staging.json --output json"],
+    "apply": ["pushdeploy targets apply targets.yaml --dry-run --config-env dev"],
+    "list": ["pushdeploy targets list --config-env dev"],
+    "status": ["pushdeploy status", "pushdeploy status shop-prod --output json"],
+    "history": ["pushdeploy history shop-prod --limit 5"],
+    "deploy": [
+        "pushdeploy deploy shop-prod --tag v2.4.1 --wait",
+        "pushdeploy deploy shop-prod --digest sha256:... --config CodeDeployDefault.ECSAllAtOnce",
+    ],
+    "rollback": [
+        "pushdeploy rollback shop-prod            # asks first, saying what will happen",
+        "pushdeploy rollback shop-prod --to v2.3.0 --yes --wait",
+    ],
+    "release": ["pushdeploy release shop-prod v2.4.1", "pushdeploy release shop-prod 3f9a1c"],
+}
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _epilog(command: str) -> str:
+    examples = "\n  ".join(EXAMPLES[command])
+    return f"examples:\n  {examples}\n\n{EXIT_CODES_HELP}"
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", choices=("table", "json"), default="table")
+    parser.add_argument("--output", choices=("table", "json"), default="table", help="a table, or JSON for scripts")
     parser.add_argument("--profile", help="AWS profile (default credential chain otherwise)")
-    parser.add_argument("--region", help="AWS region")
+    parser.add_argument("--region", help="AWS region (default: the profile's, or samconfig.toml's for --config-env)")
     parser.add_argument(
         "--stack",
         help="the pushdeploy stack whose outputs to use (default: $PUSHDEPLOY_STACK, else samconfig.toml's stack_name "
@@ -176,7 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the full traceback of an unexpected error instead of one line"
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    rehearse = sub.add_parser("rehearse", help="run pushdeploy end to end on this machine (no AWS account)")
+    rehearse = sub.add_parser(
+        "rehearse",
+        help="run pushdeploy end to end on this machine (no AWS account)",
+        epilog=_epilog("rehearse"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rehearse.add_argument(
         "--scenario",
         action="append",
@@ -204,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="rehearse production's configuration: read (read-only) the deployed stack's targets, deployment groups, "
         "configs and alarms, and build the local world from them",
     )
+    rehearse.add_argument(
+        "--shell",
+        action="store_true",
+        help="after the scenarios, keep the world up and take operator commands from the terminal (virtual time)",
+    )
     rehearse.add_argument("--profile", help="AWS profile for --from-stack")
     rehearse.add_argument("--region", help="AWS region for --from-stack")
     rehearse.add_argument("--report", metavar="FILE", help="write the JSON report here")
@@ -221,48 +295,89 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rehearse.set_defaults(func=_rehearse)
 
-    targets = sub.add_parser("targets", help="validate, apply and list deployment targets")
+    targets = sub.add_parser(
+        "targets",
+        help="validate, apply and list deployment targets",
+        epilog=_epilog("targets"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = targets.add_subparsers(dest="action", required=True)
     for action, text in (
         ("validate", "check target files offline: every problem of every document"),
         ("apply", "write targets to SSM"),
     ):
-        cmd = actions.add_parser(action, help=text)
+        cmd = actions.add_parser(
+            action, help=text, epilog=_epilog(action), formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         if action == "validate":
             cmd.add_argument("file", nargs="+", help="YAML or JSON: a target, a list, 'targets:', or name -> target")
         else:
-            cmd.add_argument("file")
+            cmd.add_argument("file", help="YAML or JSON: a target, a list, 'targets:', or name -> target")
         if action == "apply":
-            cmd.add_argument("--dry-run", action="store_true")
+            cmd.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
         _add_common(cmd)
-    _add_common(actions.add_parser("list", help="targets in SSM, with their validity"))
-    status = sub.add_parser("status", help="what serves production, what is deploying, what waits")
-    status.add_argument("target", nargs="?")
-    history = sub.add_parser("history", help="releases of a target, newest first")
-    history.add_argument("target")
-    history.add_argument("--limit", type=int, default=20)
-    deploy = sub.add_parser("deploy", help="deploy an image through the same path as a push")
-    deploy.add_argument("target")
+    _add_common(
+        actions.add_parser(
+            "list",
+            help="targets in SSM, with their validity",
+            epilog=_epilog("list"),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
+    status = sub.add_parser(
+        "status",
+        help="what serves production, what is deploying, what waits",
+        epilog=_epilog("status"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("target", nargs="?", help="one target (default: every target)")
+    history = sub.add_parser(
+        "history",
+        help="releases of a target, newest first",
+        epilog=_epilog("history"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    history.add_argument("target", help="the target's name (pushdeploy targets list)")
+    history.add_argument("--limit", type=_positive, default=20, help="how many releases (default 20)")
+    deploy = sub.add_parser(
+        "deploy",
+        help="deploy an image through the same path as a push",
+        epilog=_epilog("deploy"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deploy.add_argument("target", help="the target's name (pushdeploy targets list)")
     image = deploy.add_mutually_exclusive_group(required=True)
-    image.add_argument("--tag")
-    image.add_argument("--digest")
+    image.add_argument("--tag", help="an image tag in the target's repository")
+    image.add_argument("--digest", help="an image digest (sha256:...) in the target's repository")
     deploy.add_argument("--config", help="deployment config name (overrides the target's)")
     deploy.add_argument("--force", action="store_true", help="deploy even if already deployed or quarantined")
-    rollback = sub.add_parser("rollback", help="stop the active deployment, or go back to known-good")
-    rollback.add_argument("target")
-    rollback.add_argument("--to", metavar="DIGEST|TAG")
-    rollback.add_argument("--yes", action="store_true")
+    rollback = sub.add_parser(
+        "rollback",
+        help="stop the active deployment, or go back to known-good",
+        epilog=_epilog("rollback"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rollback.add_argument("target", help="the target's name (pushdeploy targets list)")
+    rollback.add_argument(
+        "--to", metavar="DIGEST|PREFIX|TAG", help="a succeeded release to go back to (default: KNOWN_GOOD)"
+    )
+    rollback.add_argument("--yes", action="store_true", help="do not ask (the question says what will happen)")
     rollback.add_argument(
         "--force", action="store_true", help="stop even a remedy in flight (a revert or a rollback already under way)"
     )
-    release = sub.add_parser("release", help="lift a digest's quarantine")
-    release.add_argument("target")
+    release = sub.add_parser(
+        "release",
+        help="lift a digest's quarantine",
+        epilog=_epilog("release"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    release.add_argument("target", help="the target's name (pushdeploy targets list)")
     release.add_argument("digest", metavar="DIGEST|PREFIX|TAG", help="a full digest, a unique prefix, or its tag")
     for cmd in (status, history, deploy, rollback, release):
         _add_common(cmd)
     for cmd in (deploy, rollback):
         cmd.add_argument("--wait", action="store_true", help="wait for the deployment's final status")
-        cmd.add_argument("--timeout", type=float, default=3600)
+        cmd.add_argument("--timeout", type=float, default=3600, help="seconds to wait (default 3600), then exit 4")
         cmd.add_argument("--poll", type=float, default=10, help=argparse.SUPPRESS)
     for cmd in (targets, status, history, deploy, rollback, release):
         cmd.set_defaults(func=_operate)

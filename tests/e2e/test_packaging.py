@@ -73,7 +73,8 @@ def test_the_cli_installs_without_moto_and_validates_a_file_offline(installed: P
     assert "Traceback" not in validated.stderr
     answer = json.loads(validated.stdout)
     assert answer["valid"] is False and answer["targets"] == ["broken", "web"]
-    assert {p["target"] for p in answer["problems"]} == {"broken"}
+    problems = {(p["target"], p["field"]) for p in answer["problems"]}
+    assert problems == {("broken", "tag_pattern"), ("broken", "deployment_group"), ("web", "deployment_group")}
 
 
 def test_the_rehearsal_without_its_extra_says_how_to_get_it(installed: Path, tmp_path: Path) -> None:

@@ -46,8 +46,15 @@ def rehearse(tmp_path: Path, *args: str) -> tuple[int, str, list[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def built_in_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, list[dict[str, Any]]]:
-    # operator commands after each scenario: one that fails and one that is not a command never stop the run
-    return rehearse(tmp_path_factory.mktemp("rehearsal"), "--then", "history no-such-target", "--then", "bogus")
+    # operator commands after each scenario: ones that fail never stop the run (a command that does not parse is
+    # refused before anything runs: test_scenario_format)
+    return rehearse(
+        tmp_path_factory.mktemp("rehearsal"),
+        "--then",
+        "history no-such-target",
+        "--then",
+        "rollback sample-app-prod --to nothing-like-it --yes",
+    )
 
 
 def test_every_built_in_scenario_passes(built_in_run):
@@ -91,9 +98,9 @@ def test_then_commands_are_reported_and_never_stop_the_run(built_in_run):
     _, output, reports = built_in_run
 
     for report in reports:
-        missing, bogus = report["then"]
+        missing, nowhere = report["then"]
         assert missing["exit"] == 3 and "unknown target 'no-such-target'" in missing["output"]
-        assert bogus["exit"] == 2 and "invalid choice" in bogus["output"]
+        assert nowhere["exit"] == 3 and "matches 'nothing-like-it'" in nowhere["output"] and nowhere["at"]
     assert "Traceback" not in output
 
 
@@ -213,3 +220,28 @@ def test_what_a_team_would_receive_is_in_the_report(built_in_run):
     assert "notify    ✅ sample-app-prod: v1.1.0 deployed" in output or "v1.1.0 deployed" in output
     stopped = next(r for r in reports if r["scenario"] == "alarm-during-canary")
     assert any(n["state"] == "STOPPED" and n["reason"] for n in stopped["notifications"]), stopped["notifications"]
+
+
+def test_the_new_step_forms_show_in_the_timeline_and_report(tmp_path):
+    (tmp_path / "forms.yaml").write_text(
+        "name: forms\nsteps:\n"
+        "  - target: {on_busy: bogus}\n"
+        "  - push: {tag: v1.1.0, as: first}\n"
+        "  - target: {on_busy: reject, checks: {after_allow_traffic: {bake_seconds: 30}}}\n"
+        "  - push: {tag: v1.2.0}\n"
+        "  - until: idle\n"
+        "  - alarm: {name: sample-app-5xx, datapoints: [0, 9, 9], deliveries: 2}\n"
+        "  - tick: reconcile\n"
+        "  - run: {command: status, as: look}\n"
+        "expect:\n  production: step-4\n  outcomes_include: [ignored]\n"
+    )
+
+    code, output, [report] = rehearse(tmp_path, "--seed", "2", "--scenario", str(tmp_path / "forms.yaml"))
+
+    assert "target sample-app-prod is now invalid (on_busy: Input should be 'queue-latest', 'supersede' or " in output
+    assert "ECR push sample-app:v1.1.0 -> DeployerFunction: ignored" in output  # an invalid target deploys nothing
+    assert "2 out of the last 3 datapoints [9.0, 9.0, 0.0] were greater than the threshold" in output
+    assert "(delivered again)" in output and "tick reconcile" in output
+    assert report["runs"][0]["label"] == "look" and report["runs"][0]["exit"] == 0
+    assert "summary" in output and "expectations:" in output
+    assert code == 0 and "Traceback" not in output

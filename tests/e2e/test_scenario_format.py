@@ -130,3 +130,50 @@ def test_datapoints_are_evaluated_by_the_alarms_own_rule(datapoints, state):
     found, reason = evaluate(ALARM, window)
 
     assert found == state and f"out of the last {len(window)} datapoints" in reason
+
+
+def test_run_commands_are_checked_before_anything_runs(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "steps:\n  - push: {tag: v1.1.0}\n  - run: rollbak sample-app-prod\n  - run: rehearse --scenario happy-canary\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pushdeploy_cli",
+            "rehearse",
+            "--scenario",
+            str(tmp_path / "s.yaml"),
+            "--then",
+            "statuss",
+            "--report",
+            str(tmp_path / "no" / "r.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    errors = done.stderr.splitlines()[1:]
+    assert errors[0].startswith(f"{tmp_path / 's.yaml'}:3: step 2 run: argument command: invalid choice: 'rollbak'")
+    assert errors[1] == f"{tmp_path / 's.yaml'}:4: step 3 run: a rehearsal cannot run inside a rehearsal"
+    assert errors[2].startswith("--then 'statuss': argument command: invalid choice: 'statuss'")
+    assert errors[3].startswith(f"--report {tmp_path / 'no' / 'r.json'}: no folder")
+    assert "rehearsal seed" not in done.stdout
+
+
+def test_one_target_form_is_ambiguous_with_several_targets(tmp_path):
+    names = runner.WorldNames(("shop",), ("a-5xx", "b-5xx"), ("a", "b"))
+    text = "steps:\n  - target: {on_busy: reject}\nexpect:\n  production: v1\n"
+
+    with pytest.raises(ScenarioError) as raised:
+        parse(text, tmp_path / "m.yaml", known=names)
+
+    assert raised.value.problems == [
+        f"{tmp_path / 'm.yaml'}:2: step 1 target: this world has 2 targets: say which with name: (a, b)",
+        f"{tmp_path / 'm.yaml'}:4: expect.production: this world has 2 targets: name the target, e.g. "
+        "production: {b: ...}",
+    ]

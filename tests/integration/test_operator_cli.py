@@ -121,8 +121,25 @@ def test_status_shows_production_known_good_pending_and_quarantine(world, codede
     assert status["active"]["traffic"].startswith("sample-app-blue 100%")
     assert status["pending"]["tag"] == "v1.3.0"
     assert status["quarantined"] == ["sha256:" + "9" * 64]
+    assert status["candidate"]["digest"] == "sha256:" + "2" * 64 and status["candidate"]["watch_until"]
     code, out, _ = cli(capsys, "status")
     assert code == 0 and "v1.1.0" in out and "v1.3.0" in out
+
+
+def test_one_broken_target_never_hides_the_others(world, codedeploy, capsys, live):
+    document = {**world.target_document(), "name": "orphan", "deployment_group": "gone", "repository": "orphan-repo"}
+    aws.client("ssm").put_parameter(
+        Name=world.spec.targets_path + "orphan", Value=json.dumps(document), Type="String", Overwrite=True
+    )
+
+    code, statuses = json_cli(capsys, "status")
+
+    assert code == 1  # something is wrong, and the overview still shows everything
+    by_target = {s["target"]: s for s in statuses}
+    assert by_target[TARGET]["production"]["tag"] == "v1.1.0"
+    assert "gone" in by_target["orphan"]["broken"]
+    code, _, err = cli(capsys, "status", "orphan")
+    assert code != 0 and "gone" in err and "Traceback" not in err
 
 
 def test_history_lists_releases_newest_first(world, codedeploy, lambda_context, capsys, live):
@@ -187,6 +204,9 @@ def test_deploy_by_tag_goes_through_the_push_path(world, codedeploy, capsys):
 def test_deploy_error_paths(world, codedeploy, capsys):
     code, _, err = cli(capsys, "deploy", TARGET, "--tag", "v9.9.9")
     assert code == 3 and "no image tagged 'v9.9.9'" in err
+    code, _, err = cli(capsys, "deploy", TARGET, "--tag", "v9.9.9", "--config", "CodeDeployDefault.ECSAllAtOnc")
+    assert code == 3 and "no deployment config 'CodeDeployDefault.ECSAllAtOnc' (did you mean" in err
+    assert "nothing was deployed" in err
     code, _, err = cli(capsys, "deploy", TARGET, "--digest", "latest")
     assert code == 2 and "is not a digest" in err
 

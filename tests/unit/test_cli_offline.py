@@ -97,3 +97,27 @@ def test_version_and_exit_codes_in_help(capsys):
         main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "exit codes: 0 done, 1 failed or rolled back, 2 bad input, 3 not found, 4 timed out" in help_text
+
+
+def test_every_command_has_help_for_every_option_an_example_and_the_exit_codes():
+    from pushdeploy_cli.main import build_parser
+
+    def commands(parser, path=()):
+        for action in parser._actions:
+            if isinstance(action, __import__("argparse")._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*path, name))
+        yield path, parser
+
+    for path, parser in commands(build_parser()):
+        if not path or path == ("targets",):
+            continue
+        undocumented = [a.dest for a in parser._actions if not a.help and a.dest != "help"]
+        assert undocumented == [], f"pushdeploy {' '.join(path)}: options without help: {undocumented}"
+        assert "examples:\n  pushdeploy " in parser.epilog and "exit codes: 0 done" in parser.epilog, path
+
+
+def test_a_history_limit_under_one_is_bad_input(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["history", "shop-prod", "--limit", "0"])
+    assert raised.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err

@@ -79,7 +79,7 @@ def test_failed_warnings_do_not_fail_the_hook_but_are_named() -> None:
         CheckResult("note", False, "nothing to compare", severity="info"),
     ]
 
-    assert conclude(checks) == ("Succeeded", "passed: findings (warnings: labels, note)")
+    assert conclude(checks) == ("Succeeded", "passed: findings; warnings: labels, note")
 
 
 def test_no_checks_succeed() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+
 from pushdeploy.errors import ImageNotFound
+from pushdeploy.model.deployments import ECS_DEFAULT_CONFIGS
 from pushdeploy.model.images import DIGEST_RE
 from pushdeploy.runtime import Services
 
@@ -15,6 +18,10 @@ def deploy(
 ) -> Answer:
     target = target_named(services, name)
     if config:
+        if not services.inspection.deployment_config_exists(config):
+            close = difflib.get_close_matches(config, ECS_DEFAULT_CONFIGS, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CommandError(f"no deployment config {config!r}{hint}: nothing was deployed", NOT_FOUND)
         target = target.model_copy(update={"deployment_config": config})
     if digest and not DIGEST_RE.match(digest):
         raise CommandError(f"{digest!r} is not a digest (sha256:<hex>)", BAD_INPUT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from pushdeploy import clock
 from pushdeploy.model.releases import Release
 from pushdeploy.runtime import Services
@@ -26,7 +28,10 @@ def _why(release: Release) -> str:
 
 def history(services: Services, name: str, limit: int) -> Answer:
     target = target_named(services, name)
-    releases = services.inspection.history(target, limit)
+    # newest first; releases created in the same moment keep the order their pushes were accepted in
+    releases = sorted(
+        services.inspection.history(target, limit), key=lambda r: (r.created_at, r.order_key), reverse=True
+    )
     rows = [
         [
             r.created_at,
@@ -36,7 +41,7 @@ def history(services: Services, name: str, limit: int) -> Answer:
             r.status,
             _duration(r),
             (r.commit or {}).get("revision", "")[:12],
-            _why(r)[:100],
+            textwrap.shorten(_why(r), width=160, placeholder=" …"),  # at a word, never mid-word
         ]
         for r in releases
     ]

@@ -8,7 +8,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pushdeploy_cli.answers import BAD_INPUT, NOT_FOUND, CommandError
 
@@ -23,12 +23,14 @@ def rehearse(
     quiet: bool,
     then: list[str],
     run_command: Callable[[list[str]], int],
+    parse_command: Callable[[list[str]], object],
     seed: int | None = None,
     targets: list[str] | None = None,
     world_file: str | None = None,
     from_stack: str | None = None,
     profile: str | None = None,
     region: str | None = None,
+    shell: bool = False,
 ) -> int:
     missing = [name for name in ("moto", "pushdeploy_local") if importlib.util.find_spec(name) is None]
     if missing:
@@ -72,8 +74,25 @@ def rehearse(
             chosen.append(runner.load(name, names))
         except runner.ScenarioError as exc:
             problems += exc.problems
+    for scenario in chosen:
+        for number, step in enumerate(scenario.steps, 1):
+            if step.run is not None:
+                mistake = command_mistake(step.run.command, parse_command)
+                if mistake:
+                    problems.append(f"{scenario.path}:{scenario.lines[number - 1]}: step {number} run: {mistake}")
+    problems += [
+        f"--then {command!r}: {command_mistake(command, parse_command)}"
+        for command in then
+        if command_mistake(command, parse_command)
+    ]
+    if report and not Path(report).resolve().parent.is_dir():
+        problems.append(f"--report {report}: no folder {Path(report).resolve().parent} to write it in")
     if problems:
         raise CommandError("\n".join(["the scenario cannot run:", *problems]), BAD_INPUT)
+    if setup is not None:
+        for scenario in chosen:
+            if scenario.path is not None and scenario.path.parent == runner.BUILT_IN:
+                print(f"note: {scenario.name} is a built-in scenario, written for the sample environment")
     if seed is None:
         seed = secrets.randbelow(1_000_000)
     print(f"rehearsal seed: {seed} (repeat this run with --seed {seed})")
@@ -97,7 +116,9 @@ def rehearse(
                     print(f"  {line}")
             for failure in result.failures:
                 print(f"  expected: {failure}")
-            print(f"  production: {result.report['production']['tag']} {result.report['production']['image'][:19]}")
+            for target, state in result.report["state_by_target"].items():
+                name = f"{target} " if len(result.report["state_by_target"]) > 1 else ""
+                print(f"  {name}production: {state['serves']} {state['image'][:19]}")
             if not quiet or not result.passed:
                 print("  summary")
                 for line in runner.summary(result.report):
@@ -105,10 +126,13 @@ def rehearse(
             afterwards = []
             for command in then:  # after the scenario, in its virtual time; a failing command never stops the run
                 done = runner.run_command(world, command, run_command)
+                done.at = world.clock.now().isoformat()
                 afterwards.append(done.as_report())
                 print(f"\n$ pushdeploy {command}\n{done.output.rstrip()}\n(exit {done.code})")
             result.report["then"] = afterwards
             results.append(result)
+        if shell:
+            operate(world, run_command)
     finally:
         world.stop()
     passed = sum(r.passed for r in results)
@@ -127,9 +151,55 @@ def _read_stack(stack: str, profile: str | None, region: str | None) -> WorldSet
     try:
         return read_stack(stack, profile=profile, region=region)
     except StackUnreadable as exc:
-        raise CommandError(f"reading stack {stack}: {exc}", NOT_FOUND) from exc
+        code = {"not-found": NOT_FOUND, "bad-input": BAD_INPUT}.get(exc.kind, 1)
+        raise CommandError(f"reading stack {stack}: {exc}", code) from exc
     except SetupError as exc:
         raise CommandError("\n".join([f"stack {stack} cannot be rehearsed:", *exc.problems]), BAD_INPUT) from exc
+
+
+def operate(world: Any, run_command: Callable[[list[str]], int]) -> None:
+    """``--shell``: after the scenarios, the world stays up and takes operator commands from the terminal, one per
+    line, in its virtual time (prompts and ``--wait`` progress as on a real account); an empty line or EOF ends."""
+    from pushdeploy_local.rehearsal import runner
+
+    print(
+        "\nthe world is yours: type pushdeploy commands (status, history T, rollback T, deploy T --tag X --wait, ...);"
+    )
+    print("an empty line or Ctrl-D ends the rehearsal")
+    while True:
+        try:
+            line = input(f"pushdeploy [{world.clock.now():%H:%M:%S} virtual]> ").strip()
+        except EOFError:
+            break
+        if not line or line in ("exit", "quit"):
+            break
+        line = line.removeprefix("pushdeploy ").strip()
+        done = runner.run_command(world, line, run_command, capture=False)
+        print(f"(exit {done.code})")
+
+
+def command_mistake(command: str, parse: Callable[[list[str]], object]) -> str | None:
+    """Why ``pushdeploy <command>`` cannot run (checked with the CLI's own parser ``parse`` before the rehearsal
+    starts), or None."""
+    import contextlib
+    import io
+    import shlex
+
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        return f"cannot parse {command!r}: {exc}"
+    if argv[:1] == ["rehearse"]:
+        return "a rehearsal cannot run inside a rehearsal"
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            parse(argv)
+    except SystemExit as exc:
+        if exc.code:
+            lines = [line for line in errors.getvalue().splitlines() if line.strip()]
+            return lines[-1].removeprefix("pushdeploy: ").removeprefix("error: ") if lines else "not a command"
+    return None
 
 
 def list_built_in() -> int:

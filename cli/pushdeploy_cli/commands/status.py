@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushdeploy.errors import PushdeployError
 from pushdeploy.runtime import Services
 from pushdeploy.services.inspection import TargetStatus
 
-from pushdeploy_cli.answers import Answer
+from pushdeploy_cli.answers import FAILED, OK, Answer
 from pushdeploy_cli.connect import target_named
 
 
@@ -34,7 +35,9 @@ def _entry(status: TargetStatus) -> dict[str, Any]:
         },
         "pending": status.pending.__dict__ if status.pending else None,
         "known_good": status.known_good.__dict__ if status.known_good else None,
+        "candidate": status.candidate.__dict__ if status.candidate else None,
         "quarantined": [q.digest for q in status.quarantined],
+        "quarantined_tags": status.quarantined_tags,
     }
 
 
@@ -48,23 +51,58 @@ def _row(status: TargetStatus) -> list[str]:
             f"{active.deployment.deployment_id} {active.deployment.status} {tag or ''} "
             f"hooks: {hooks}; traffic {active.traffic}"
         )
+    candidate = status.candidate
+    watched = "-"
+    if candidate is not None:
+        watched = f"{(candidate.digest or '')[:19]} until {candidate.watch_until}"
     return [
         status.target.name,
         f"{live.tag or '?'} {(live.digest or '')[:19]}",
         live.task_definition_arn.rsplit("/", 1)[-1],
         active_text,
         f"{pending.tag} {pending.digest[:19]}" if pending else "-",
+        watched,
         (known_good.tag or known_good.digest[:19]) if known_good else "-",
-        ", ".join(q.digest[:19] for q in status.quarantined) or "-",
+        ", ".join(f"{status.quarantined_tags.get(q.digest, '?')} {q.digest[:19]}" for q in status.quarantined) or "-",
     ]
 
 
+COLUMNS = [
+    "target",
+    "production",
+    "task definition",
+    "active deployment",
+    "pending",
+    "watch window",
+    "known good",
+    "quarantined",
+]
+
+
 def status(services: Services, name: str | None) -> Answer:
-    targets = [target_named(services, name)] if name else list(services.catalog().targets)
-    statuses = [services.inspection.status(target) for target in targets]
-    return Answer(
-        "status",
-        ["target", "production", "task definition", "active deployment", "pending", "known good", "quarantined"],
-        [_row(s) for s in statuses],
-        [_entry(s) for s in statuses],
-    )
+    """Every target (or one): a target that cannot be described shows as broken, and never hides the others."""
+    from pushdeploy.services.connection import explain_failure
+
+    catalog = services.catalog()
+    targets = [target_named(services, name)] if name else list(catalog.targets)
+    rows, entries = [], []
+    for target in targets:
+        try:
+            described = services.inspection.status(target)
+        except Exception as exc:
+            if name:
+                raise
+            problem = (
+                str(exc) if isinstance(exc, PushdeployError) else explain_failure(exc, profile=None, region=None)[0]
+            )
+            rows.append([target.name, f"broken: {problem}", *["-"] * (len(COLUMNS) - 2)])
+            entries.append({"target": target.name, "broken": problem})
+            continue
+        rows.append(_row(described))
+        entries.append(_entry(described))
+    if not name:
+        for error in catalog.errors:
+            rows.append([error.target, f"invalid target: {error.field}: {error.reason}", *["-"] * (len(COLUMNS) - 2)])
+            entries.append({"target": error.target, "broken": f"invalid target: {error.field}: {error.reason}"})
+    failed = any("broken" in e for e in entries)
+    return Answer("status", COLUMNS, rows, entries, FAILED if failed else OK)

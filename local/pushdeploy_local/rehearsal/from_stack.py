@@ -24,16 +24,26 @@ ALARM_RULE_KEYS = ("Threshold", "EvaluationPeriods", "DatapointsToAlarm", "Perio
 class StackUnreadable(SetupError):
     """The account could not be read (no credentials or region, no such stack, access denied, ...)."""
 
+    def __init__(self, problems: list[str], kind: str = "failed") -> None:
+        super().__init__(problems)
+        self.kind = kind
+
 
 def read_stack(stack: str, *, profile: str | None = None, region: str | None = None) -> WorldSetup:
     """:func:`from_stack`, with AWS's errors as one line, and the process's clients left as they were."""
     from botocore.exceptions import BotoCoreError, ClientError
-    from pushdeploy.errors import PushdeployError
+    from pushdeploy.errors import PushdeployError, StackNotFound
+    from pushdeploy.services.connection import explain_failure
 
     try:
         return from_stack(stack, profile=profile, region=region)
-    except (BotoCoreError, ClientError, PushdeployError) as exc:
-        raise StackUnreadable([str(exc)]) from exc
+    except StackNotFound as exc:
+        raise StackUnreadable([f"{exc} (pass --region or --profile)"], "not-found") from exc
+    except PushdeployError as exc:
+        raise StackUnreadable([str(exc)], "bad-input") from exc
+    except (BotoCoreError, ClientError) as exc:
+        message, kind = explain_failure(exc, profile=profile, region=region)
+        raise StackUnreadable([message], kind) from exc
     finally:
         aws.configure()  # no profile, the default region: what the local world expects
         runtime.reset()

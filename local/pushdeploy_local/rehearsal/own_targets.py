@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pushdeploy.model.targets import Target, TargetConfigError, document_problems, parse_targets_document
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pushdeploy_local.emulator.codedeploy.backend import PREDEFINED_CONFIGS
 from pushdeploy_local.rehearsal.scenario import WorldNames, line_of, suggest, where_of
@@ -44,6 +44,12 @@ class AlarmRule(_Strict):
     period_seconds: Literal[60, 300, 600, 900, 3600] = 60
     statistic: Literal["Sum", "Average", "Maximum", "Minimum"] = "Sum"
 
+    @model_validator(mode="after")
+    def _datapoints_fit(self) -> AlarmRule:
+        if self.datapoints_to_alarm is not None and self.datapoints_to_alarm > self.evaluation_periods:
+            raise ValueError("datapoints_to_alarm must be at most evaluation_periods (CloudWatch refuses it)")
+        return self
+
     def as_put_metric_alarm(self) -> dict[str, Any]:
         rule: dict[str, Any] = {
             "Threshold": self.threshold,
@@ -52,8 +58,37 @@ class AlarmRule(_Strict):
             "Statistic": self.statistic,
         }
         if self.datapoints_to_alarm is not None:
-            rule["DatapointsToAlarm"] = min(self.datapoints_to_alarm, self.evaluation_periods)
+            rule["DatapointsToAlarm"] = self.datapoints_to_alarm
         return rule
+
+
+class Linear(_Strict):
+    """CodeDeploy's own field names (camelCase), as CreateDeploymentConfig takes them."""
+
+    linearPercentage: Annotated[int, Field(ge=1, le=99)]
+    linearInterval: Annotated[int, Field(ge=1, le=2880)]
+
+
+class Canary(_Strict):
+    canaryPercentage: Annotated[int, Field(ge=1, le=99)]
+    canaryInterval: Annotated[int, Field(ge=1, le=2880)]
+
+
+class TrafficRouting(_Strict):
+    """A custom deployment config's trafficRoutingConfig, as CreateDeploymentConfig takes it."""
+
+    type: Literal["AllAtOnce", "TimeBasedLinear", "TimeBasedCanary"]
+    timeBasedLinear: Linear | None = None
+    timeBasedCanary: Canary | None = None
+
+    @model_validator(mode="after")
+    def _matching_block(self) -> TrafficRouting:
+        wanted = {"TimeBasedLinear": "timeBasedLinear", "TimeBasedCanary": "timeBasedCanary"}.get(self.type)
+        given = [k for k in ("timeBasedLinear", "timeBasedCanary") if getattr(self, k) is not None]
+        if given != ([wanted] if wanted else []):
+            need = f"exactly {wanted}" if wanted else "neither timeBasedLinear nor timeBasedCanary"
+            raise ValueError(f"type {self.type} takes {need}")
+        return self
 
 
 class TargetWorld(_Strict):
@@ -73,7 +108,7 @@ class TargetWorld(_Strict):
 class WorldFile(_Strict):
     targets: dict[str, TargetWorld] = Field(default_factory=dict)
     alarms: dict[str, AlarmRule] = Field(default_factory=dict)
-    deployment_configs: dict[str, dict[str, Any]] = Field(
+    deployment_configs: dict[str, TrafficRouting] = Field(
         default_factory=dict, description="name -> CodeDeploy trafficRoutingConfig, for custom configs"
     )
 
@@ -201,7 +236,8 @@ def load_setup(target_files: Sequence[Path], world_file: Path | None = None) -> 
     problems += [f"{world_file}: alarms.{a}: no target's group watches it" for a in sorted(unknown_alarms)]
     if problems:
         raise SetupError(problems)
-    return WorldSetup(specs, dict(world.deployment_configs))
+    configs = {name: routing.model_dump(exclude_none=True) for name, routing in world.deployment_configs.items()}
+    return WorldSetup(specs, configs)
 
 
 def names_of(setup: WorldSetup | None) -> WorldNames:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pushdeploy import aws, clock, runtime
+from pushdeploy.model.targets import document_problems
 
 from pushdeploy_local.rehearsal.scenario import (
     HOOK_NAMES,
@@ -81,7 +82,7 @@ def describe_built_in() -> list[tuple[str, str]]:
     listed = []
     for path in built_in():
         scenario = load(str(path))
-        first = re.split(r"[.;] ", scenario.description)[0].rstrip(".")
+        first = re.split(r"\. ", scenario.description)[0].rstrip(".")
         listed.append((scenario.name, first if len(first) <= 100 else first[:99] + "…"))
     return listed
 
@@ -123,31 +124,42 @@ class CommandResult:
         return {"command": self.command, "exit": self.code, "output": self.output, "at": self.at}
 
 
-def run_command(world: World, command: str, runner: Runner) -> CommandResult:
+def run_command(world: World, command: str, runner: Runner, *, capture: bool = True) -> CommandResult:
     """Run ``pushdeploy <command>`` against the world, in its virtual time: a ``--wait`` (or any sleep) lets the
-    world run for that long instead of sleeping. Never raises: a crash is exit 1 with its last line."""
+    world run for that long instead of sleeping. Never raises: a crash is exit 1 with its last line. Without
+    ``capture`` the command talks to the terminal (its prompts, its progress) and the result has no output."""
     buffer = io.StringIO()
     try:
         argv = shlex.split(command)
     except ValueError as exc:
         return CommandResult(command, 2, f"cannot parse the command: {exc}")
+    if argv[:1] == ["rehearse"]:
+        return CommandResult(command, 2, "a rehearsal cannot run inside a rehearsal (it would stop this world)")
     depth = [0]
+    domain = logging.getLogger("pushdeploy")
+    world_level = domain.level
 
     def let_the_world_run(seconds: float) -> None:
         if depth[0]:  # a handler sleeping inside the world's own run: time just passes
             world.clock.advance(seconds)
             return
         depth[0] += 1
+        command_level, domain.level = domain.level, world_level  # the world's handlers log as in the world
         try:
             world.run_for(seconds)
         finally:
             depth[0] -= 1
+            domain.level = command_level
 
-    streams = [h for h in logging.getLogger("pushdeploy").handlers if isinstance(h, logging.StreamHandler)]
+    streams = [h for h in domain.handlers if isinstance(h, logging.StreamHandler)]
     saved = [h.stream for h in streams]
     clock.use_sleep(let_the_world_run)
     try:
-        with iam.as_the_world(), contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        with contextlib.ExitStack() as scope:
+            scope.enter_context(iam.as_the_world())
+            if capture:
+                scope.enter_context(contextlib.redirect_stdout(buffer))
+                scope.enter_context(contextlib.redirect_stderr(buffer))
             code = runner(argv)
     except SystemExit as exc:  # argparse's usage errors
         code = exc.code if isinstance(exc.code, int) else 2
@@ -156,6 +168,7 @@ def run_command(world: World, command: str, runner: Runner) -> CommandResult:
         code = 1
     finally:
         clock.use_sleep(world.clock.advance)
+        domain.setLevel(world_level)  # the CLI set its own level: the world's logs stay as quiet as before
         for handler, stream in zip(streams, saved, strict=True):
             handler.stream = stream
     world.drain()
@@ -185,8 +198,15 @@ def run(world: World, scenario: Scenario, runner: Runner | None = None) -> Scena
             if not world.run_until_idle():
                 world.note("step", "gave up waiting: still busy after 4 virtual hours")
         elif step.target is not None:
+            name = str(step.target.get("name") or world.spec.target)
             world.update_target(step.target)
-            world.note("step", f"target {json.dumps(step.target, sort_keys=True)}")
+            changes = {k: v for k, v in step.target.items() if k != "name"}
+            world.note("step", f"target {name}: {json.dumps(changes, sort_keys=True)}")
+            for problem in document_problems(world.target_documents[name], default_name=name):
+                world.note(
+                    "step",
+                    f"target {name} is now invalid ({problem.field}: {problem.reason}): pushes to it are ignored",
+                )
         elif step.tick is not None:
             world.note("step", f"tick {step.tick}")
             world.tick_reconcile()
@@ -198,7 +218,10 @@ def run(world: World, scenario: Scenario, runner: Runner | None = None) -> Scena
             for line in _summary_lines(result):
                 world.note("run", line)
     report = _report(world, scenario, images)
-    report["runs"] = [dict(result.as_report(), step=number) for number, _, result in commands]
+    report["runs"] = [
+        dict(result.as_report(), step=number, label=step.run.label if step.run else None)
+        for number, step, result in commands
+    ]
     failures = _check(scenario.expect, report, images) + _check_runs(commands)
     report["passed"] = not failures
     report["failures"] = failures
@@ -356,12 +379,18 @@ def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
         serving = world.production(target)
         by_target[target] = {"tag": serving["tag"], "image": serving["image"]}
         known_good = ledger.known_good(target)
+        releases = ledger.releases(target, limit=50)  # newest first: the tag this target deployed an image as
+
+        def as_deployed(digest: str, releases: list[Any] = releases) -> str:
+            tags = [r.tag for r in releases if r.digest == digest and r.tag]
+            return tags[0] if tags else tag_of.get(digest, digest[:19])
+
         state[target] = {
-            "serves": serving["tag"],
+            "serves": as_deployed(serving["image"]) if serving["image"] else serving["tag"],
             "image": serving["image"],
             "names": images.names_of(serving["image"]),
             "known_good": known_good.tag or known_good.digest[:19] if known_good else None,
-            "quarantined": sorted(tag_of.get(q.digest, q.digest[:19]) for q in ledger.quarantined(target)),
+            "quarantined": sorted(as_deployed(q.digest) for q in ledger.quarantined(target)),
         }
     targets = list(world.environments)
     return {

@@ -8,6 +8,7 @@ docs/scenarios.md; :data:`STEP_KINDS` and :class:`Expect` are its single source.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -257,10 +258,13 @@ def parse(text: str, path: Path, *, known: WorldNames | None = None) -> Scenario
         raise ScenarioError([f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
     if not isinstance(document, dict):
         raise ScenarioError([f"{path}:1: a scenario is a mapping with 'name', 'steps' and 'expect'"])
+    duplicated = duplicate_keys(path, root)
     try:
         parsed = ScenarioDocument.model_validate(document)
     except ValidationError as exc:
-        raise ScenarioError([_problem(path, root, error) for error in exc.errors()]) from None
+        raise ScenarioError(by_line(duplicated + [_problem(path, root, error) for error in exc.errors()])) from None
+    if duplicated:
+        raise ScenarioError(duplicated)
     lines = tuple(line_of(root, ("steps", i)) for i in range(len(parsed.steps)))
     scenario = Scenario(
         parsed.name or path.stem, parsed.steps, parsed.expect, path.parent, parsed.description, path, lines
@@ -269,8 +273,38 @@ def parse(text: str, path: Path, *, known: WorldNames | None = None) -> Scenario
     if known is not None:
         problems += known.check(scenario, root)
     if problems:
-        raise ScenarioError(problems)
+        raise ScenarioError(by_line(problems))
     return scenario
+
+
+def by_line(problems: list[str]) -> list[str]:
+    """``file:line: ...`` problems in the order of their lines."""
+
+    def line(problem: str) -> int:
+        parts = problem.split(":", 2)
+        return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+
+    return sorted(problems, key=line)
+
+
+def duplicate_keys(path: Path, root: Any) -> list[str]:
+    """Keys written twice in one mapping (YAML keeps the last one silently)."""
+    problems, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if key.value in seen:
+                    problems.append(
+                        f"{path}:{key.start_mark.line + 1}: duplicate key {key.value!r}: the one above would be "
+                        "silently replaced"
+                    )
+                seen.add(key.value)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return problems
 
 
 def _problem(path: Path, root: Any, error: Any) -> str:
@@ -342,11 +376,18 @@ def _cross_references(scenario: Scenario, root: Any) -> list[str]:
             for name in (step.push.label, step.push.tag):
                 if name:
                     seen[name] = number
-        if step.event is not None and not (scenario.base / step.event).is_file():
-            problems.append(
-                f"{scenario.path}:{scenario.lines[number - 1]}: step {number} event: no file {step.event!r} next to "
-                "the scenario"
-            )
+        if step.event is not None:
+            where = f"{scenario.path}:{scenario.lines[number - 1]}: step {number} event"
+            event_path = scenario.base / step.event
+            if not event_path.is_file():
+                problems.append(f"{where}: no file {step.event!r} next to the scenario")
+            else:
+                try:
+                    event = json.loads(event_path.read_text())
+                    if not isinstance(event, dict):
+                        problems.append(f"{where}: {step.event} is not a JSON object (an EventBridge event)")
+                except (ValueError, OSError) as exc:
+                    problems.append(f"{where}: {step.event} is not JSON: {exc}")
     expect = scenario.expect
     wanted = expect.production if isinstance(expect.production, dict) else {"": expect.production}
     for target, ref in wanted.items():
@@ -386,4 +427,17 @@ class WorldNames:
             for target in scenario.expect.production:
                 if target not in self.targets:
                     unknown("target", target, self.targets, ("expect", "production", target))
+        if len(self.targets) > 1:  # a form that means "the only target" is ambiguous here: say which
+            for key in ("production", "production_tag"):
+                if isinstance(getattr(scenario.expect, key), str):
+                    problems.append(
+                        f"{scenario.path}:{line_of(root, ('expect', key))}: expect.{key}: this world has "
+                        f"{len(self.targets)} targets: name the target, e.g. production: {{{self.targets[-1]}: ...}}"
+                    )
+            for index, step in enumerate(scenario.steps):
+                if step.target is not None and "name" not in step.target:
+                    problems.append(
+                        f"{scenario.path}:{line_of(root, ('steps', index, 'target'))}: step {index + 1} target: this "
+                        f"world has {len(self.targets)} targets: say which with name: ({', '.join(self.targets)})"
+                    )
         return problems

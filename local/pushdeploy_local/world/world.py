@@ -239,6 +239,7 @@ class World:
         self.answers: dict[str, dict[str, tuple[int, str]]] = {}  # target -> its smoke paths' expected answers
         self.alarm_environment: dict[str, str] = {}  # alarm -> the target whose load balancer it watches
         self.labels: dict[str, str] = {}  # deployment id -> "<target> <tag> (<trigger>)"
+        self.delivered_ids: set[Any] = set()  # EventBridge event ids delivered (at least once: some twice)
         self.dns = LoadBalancerDns()
         self.minutes: dict[str, list[float]] = {}  # target -> its load balancer's 5xx count, one per virtual minute
         self.errors_this_minute: dict[str, int] = {}
@@ -256,6 +257,7 @@ class World:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("samtranslator").setLevel(logging.ERROR)  # rendering the roles: not the user's business
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.blobs = BlobServer()
         serve_layer_downloads(self.blobs)
@@ -319,6 +321,7 @@ class World:
         self.answers.clear()
         self.alarm_environment.clear()
         self.labels.clear()
+        self.delivered_ids.clear()
         self.dns.names.clear()
         self.notifications.clear()
         self.request_credit.clear()
@@ -627,11 +630,13 @@ class World:
                 self.note("event", f"schedule {schedule.name} -> {delivery.function}: {delivery.outcome}")
                 continue
             event = self.events.popleft()
+            again = " (delivered again)" if event.get("id") in self.delivered_ids else ""
+            self.delivered_ids.add(event.get("id"))
             for delivery in self.router.deliver(event):
                 self.deliveries.append(delivery)
                 self.note(
                     "event",
-                    f"{_what(event, delivery.detail_type)} -> {delivery.function}: {delivery.outcome}"
+                    f"{_what(event, delivery.detail_type)}{again} -> {delivery.function}: {delivery.outcome}"
                     + (f" ({delivery.reason})" if delivery.reason else ""),
                 )
         if delivered:  # notifications are sent only by the functions the deliveries ran

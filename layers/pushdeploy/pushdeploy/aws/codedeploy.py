@@ -52,6 +52,17 @@ def describe_group(application: str, group: str, *, refresh: bool = False) -> De
     return parsed
 
 
+def deployment_config_exists(name: str) -> bool:
+    """Whether CodeDeploy has a deployment configuration of this name (a predefined one, or the account's)."""
+    try:
+        aws.codedeploy_client().get_deployment_config(deploymentConfigName=name)
+    except Exception as exc:
+        if aws.error_code(exc) in ("DeploymentConfigDoesNotExistException", "InvalidDeploymentConfigNameException"):
+            return False
+        raise
+    return True
+
+
 def clear_cache() -> None:
     with _groups_lock:
         _groups.clear()

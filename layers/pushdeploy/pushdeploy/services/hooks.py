@@ -69,7 +69,7 @@ def conclude(checks: list[CheckResult]) -> tuple[Status, str]:
         return "Failed", "; ".join(f"{c.name}: {c.message}" for c in failed)
     warnings = [c.name for c in checks if not c.passed]
     passed = ", ".join(c.name for c in checks if c.passed) or "nothing to check"
-    return "Succeeded", f"passed: {passed}" + (f" (warnings: {', '.join(warnings)})" if warnings else "")
+    return "Succeeded", f"passed: {passed}" + (f"; warnings: {', '.join(warnings)}" if warnings else "")
 
 
 @dataclass

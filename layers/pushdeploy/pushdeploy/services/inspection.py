@@ -10,9 +10,9 @@ from datetime import timedelta
 from pushdeploy import clock
 from pushdeploy.aws import codedeploy, ecs, elbv2
 from pushdeploy.ledger import Ledger
-from pushdeploy.model.deployments import Deployment, DeploymentGroup
+from pushdeploy.model.deployments import ECS_DEFAULT_CONFIGS, Deployment, DeploymentGroup
 from pushdeploy.model.images import parse_image_uri
-from pushdeploy.model.releases import KnownGood, Pending, Quarantine, Release
+from pushdeploy.model.releases import Candidate, KnownGood, Pending, Quarantine, Release
 from pushdeploy.model.targets import Target
 
 
@@ -51,11 +51,18 @@ class TargetStatus:
     pending: Pending | None
     known_good: KnownGood | None
     quarantined: list[Quarantine] = field(default_factory=list)
+    candidate: Candidate | None = None  # succeeded, still inside its watch window (an alarm now reverts it)
+    quarantined_tags: dict[str, str] = field(default_factory=dict)  # digest -> the tag its release carried
 
 
 @dataclass
 class Inspection:
     ledger: Ledger
+
+    @staticmethod
+    def deployment_config_exists(name: str) -> bool:
+        """A CodeDeploy default for ECS, or a custom configuration the account has."""
+        return name in ECS_DEFAULT_CONFIGS or codedeploy.deployment_config_exists(name)
 
     def live(self, target: Target) -> Live:
         group = codedeploy.describe_group(target.application, target.deployment_group)
@@ -83,13 +90,31 @@ class Inspection:
                 self.ledger.release_by_deployment(active_ids[0]),
                 elbv2.describe_weights(listeners[0]) if listeners else None,
             )
+        quarantined = self.ledger.quarantined(target.name)
+        tags = {}
+        for q in quarantined:
+            release = self.ledger.get_release(target.name, q.release_id) if q.release_id else None
+            if release is not None and release.tag:
+                tags[q.digest] = release.tag
         return TargetStatus(
             target,
             live,
             active,
             self.ledger.get_pending(target.name),
             self.ledger.known_good(target.name),
-            self.ledger.quarantined(target.name),
+            quarantined,
+            self.ledger.candidate(target.name),
+            tags,
+        )
+
+    def progress(self, deployment: Deployment) -> ActiveDeployment:
+        """A deployment in flight as a person follows it: its status, the hooks that reported, the traffic."""
+        group = codedeploy.describe_group(deployment.application, deployment.deployment_group)
+        listeners = group.prod_listener_arns
+        return ActiveDeployment(
+            deployment,
+            self.ledger.release_by_deployment(deployment.deployment_id),
+            elbv2.describe_weights(listeners[0]) if listeners else None,
         )
 
     def history(self, target: Target, limit: int) -> list[Release]:
