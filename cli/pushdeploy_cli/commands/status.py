@@ -54,7 +54,8 @@ def _row(status: TargetStatus) -> list[str]:
     candidate = status.candidate
     watched = "-"
     if candidate is not None:
-        watched = f"{(candidate.digest or '')[:19]} until {candidate.watch_until}"
+        named = live.tag if candidate.digest == live.digest and live.tag else (candidate.digest or "")[:19]
+        watched = f"{named} until {candidate.watch_until}"
     return [
         status.target.name,
         f"{live.tag or '?'} {(live.digest or '')[:19]}",
