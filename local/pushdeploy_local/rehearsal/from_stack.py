@@ -15,8 +15,8 @@ from pushdeploy import aws, runtime
 from pushdeploy.services.connection import settings_for_stack
 
 from pushdeploy_local.emulator.codedeploy.backend import PREDEFINED_CONFIGS
-from pushdeploy_local.rehearsal.own_targets import SetupError
-from pushdeploy_local.world.environment import EnvironmentSpec, WorldSetup
+from pushdeploy_local.rehearsal.own_targets import SetupError, target_spec
+from pushdeploy_local.world.environment import WorldSetup
 
 ALARM_RULE_KEYS = ("Threshold", "EvaluationPeriods", "DatapointsToAlarm", "Period", "Statistic")
 
@@ -81,28 +81,19 @@ def from_stack(stack: str, *, profile: str | None = None, region: str | None = N
         wait = (blue_green.get("terminateBlueInstancesOnDeploymentSuccess") or {}).get("terminationWaitTimeInMinutes")
         pair = ((group.get("loadBalancerInfo") or {}).get("targetGroupPairInfoList") or [{}])[0]
         specs.append(
-            EnvironmentSpec(
-                stage="local",
-                repository=target.repository,
-                target=target.name,
-                tag_pattern=target.tag_pattern,
+            target_spec(
+                target,
+                target.model_dump(mode="json", exclude_unset=True),
+                index,
                 cluster=cluster or f"{target.name}-cluster",
                 service=service,
-                container_name=target.container_name,
-                container_port=target.container_port,
-                application=target.application,
-                deployment_group=target.deployment_group,
                 deployment_config=config,
-                alarm=alarms[0] if alarms else f"{target.name}-5xx",
                 alarms=alarms or (f"{target.name}-5xx",),
                 alarm_rules=rules,
-                on_busy=target.on_busy,
                 termination_wait_minutes=int(wait or 0),
                 desired_count=max(1, desired),
                 with_test_listener=bool((pair.get("testTrafficRoute") or {}).get("listenerArns")),
-                document=target.model_dump(mode="json", exclude_unset=True),
                 initial_tag=live,
-                network=20 + index,
             )
         )
     if problems or not specs:

@@ -208,28 +208,19 @@ def load_setup(target_files: Sequence[Path], world_file: Path | None = None) -> 
                 )
         alarms = tuple(settings.alarms or target.rollback.alarms or [f"{target.name}-5xx"])
         specs.append(
-            EnvironmentSpec(
-                stage="local",
-                repository=target.repository,
-                target=target.name,
-                tag_pattern=target.tag_pattern,
+            target_spec(
+                target,
+                document,
+                index,
                 cluster=settings.cluster or f"{target.name}-cluster",
                 service=settings.service or target.name,
-                container_name=target.container_name,
-                container_port=target.container_port,
-                application=target.application,
-                deployment_group=target.deployment_group,
                 deployment_config=config,
-                alarm=alarms[0],
                 alarms=alarms,
                 alarm_rules={a: world.alarms[a].as_put_metric_alarm() for a in alarms if a in world.alarms},
-                on_busy=target.on_busy,
                 termination_wait_minutes=settings.termination_wait_minutes,
                 desired_count=settings.desired_count,
                 with_test_listener=settings.test_listener,
-                document=document,
                 initial_tag=settings.live,
-                network=20 + index,
             )
         )
     unknown_alarms = set(world.alarms) - {a for s in specs for a in s.watched_alarms}
@@ -238,6 +229,30 @@ def load_setup(target_files: Sequence[Path], world_file: Path | None = None) -> 
         raise SetupError(problems)
     configs = {name: routing.model_dump(exclude_none=True) for name, routing in world.deployment_configs.items()}
     return WorldSetup(specs, configs)
+
+
+def target_spec(
+    target: Target, document: dict[str, Any], index: int, *, alarms: tuple[str, ...], **account: Any
+) -> EnvironmentSpec:
+    """One target's environment: the target's own names, and what the account around it has (``account``:
+    cluster, service, deployment_config, alarm_rules, termination_wait_minutes, desired_count,
+    with_test_listener, initial_tag)."""
+    return EnvironmentSpec(
+        stage="local",
+        repository=target.repository,
+        target=target.name,
+        tag_pattern=target.tag_pattern,
+        container_name=target.container_name,
+        container_port=target.container_port,
+        application=target.application,
+        deployment_group=target.deployment_group,
+        on_busy=target.on_busy,
+        alarm=alarms[0],
+        alarms=alarms,
+        document=document,
+        network=20 + index,
+        **account,
+    )
 
 
 def names_of(setup: WorldSetup | None) -> WorldNames:
