@@ -49,6 +49,8 @@ def _operate(args: argparse.Namespace) -> int:
             "targets": lambda: (
                 targets.apply(services, args.file, dry_run=args.dry_run)
                 if args.action == "apply"
+                else targets.diff(services, args.file)
+                if args.action == "diff"
                 else targets.list_targets(services)
             ),
             "status": lambda: status.status(services, args.target),
@@ -190,6 +192,7 @@ EXAMPLES = {
     "targets": ["pushdeploy targets validate targets.yaml", "pushdeploy targets apply targets.yaml --dry-run"],
     "validate": ["pushdeploy targets validate targets.yaml staging.json --output json"],
     "apply": ["pushdeploy targets apply targets.yaml --dry-run --config-env dev"],
+    "diff": ["pushdeploy targets diff targets.yaml --config-env dev"],
     "list": ["pushdeploy targets list --config-env dev"],
     "status": ["pushdeploy status", "pushdeploy status shop-prod --output json"],
     "history": ["pushdeploy history shop-prod --limit 5"],
@@ -305,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (
         ("validate", "check target files offline: every problem of every document"),
         ("apply", "write targets to SSM"),
+        ("diff", "what apply would change, field by field (read-only)"),
     ):
         cmd = actions.add_parser(
             action, help=text, epilog=_epilog(action), formatter_class=argparse.RawDescriptionHelpFormatter

@@ -80,6 +80,25 @@ def targets_file(tmp_path: Any, world: Any, **changes: Any) -> str:
     return str(path)
 
 
+def test_targets_diff_says_what_apply_would_change_field_by_field(world, capsys, tmp_path):
+    path = targets_file(tmp_path, world)
+    code, payload = json_cli(capsys, "targets", "diff", path)
+    assert code == 0 and [(c["target"], c["change"]) for c in payload] == [
+        ("checkout-prod", "create"),
+        ("sample-app-prod", "only in SSM"),
+    ]
+    json_cli(capsys, "targets", "apply", path)
+
+    changed = targets_file(tmp_path, world, on_busy="reject", rollback={"watch_minutes_after_success": 5})
+    code, payload = json_cli(capsys, "targets", "diff", changed)
+
+    updates = {(c["field"], c["stored"], c["wanted"]) for c in payload if c["change"] == "update"}
+    assert updates == {("on_busy", "queue-latest", "reject"), ("rollback.watch_minutes_after_success", 30, 5)}
+    assert "checkout-prod" in cli(capsys, "targets", "list")[1]
+    _, out, _ = cli(capsys, "targets", "diff", changed)
+    assert "apply would change 1 target(s)" in out and '"queue-latest"' in out
+
+
 def test_targets_apply_dry_run_then_apply_then_list(world, capsys, tmp_path):
     path = targets_file(tmp_path, world)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,34 @@ def apply(services: Services, path: str, *, dry_run: bool) -> Answer:
         ["target", "change", "parameter"],
         rows,
         [{"target": c.target, "change": c.change, "parameter": c.parameter} for c in changes],
+    )
+
+
+def diff(services: Services, path: str) -> Answer:
+    """What ``apply`` would change, field by field, read-only."""
+    parsed = read_targets_file(path)
+    bad = [t for t in parsed if isinstance(t, TargetConfigError)]
+    if bad:
+        raise CommandError(f"{path} is not valid (pushdeploy targets validate {path}): {bad[0]}", BAD_INPUT)
+    changes = services.target_admin.diff([t for t in parsed if isinstance(t, Target)])
+    rows = [
+        [
+            c.target,
+            c.change,
+            c.field,
+            "" if c.change != "update" else json.dumps(c.stored),
+            "" if c.change != "update" else json.dumps(c.wanted),
+        ]
+        for c in changes
+    ]
+    pending = sum(c.change in ("create", "update") for c in changes)
+    return Answer(
+        f"apply would change {len({c.target for c in changes if c.change in ('create', 'update')})} target(s)"
+        if pending
+        else "apply would change nothing",
+        ["target", "change", "field", "in SSM", "in the file"],
+        rows,
+        [c.__dict__ for c in changes],
     )
 
 
