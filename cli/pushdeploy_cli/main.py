@@ -42,8 +42,16 @@ def _operate(args: argparse.Namespace) -> int:
 
     _quiet_domain_logs()
     try:
-        if args.command == "targets" and args.action == "validate":
-            return _show(targets.validate(args.file), args)  # local files: no account needed
+        if args.command == "targets" and args.action == "validate":  # local files: no account needed
+            online = None
+            if args.online:
+
+                def online() -> Any:
+                    return connect(
+                        stack=args.stack, profile=args.profile, region=args.region, config_env=args.config_env
+                    )
+
+            return _show(targets.validate(args.file, online), args)
         services = connect(stack=args.stack, profile=args.profile, region=args.region, config_env=args.config_env)
         commands: dict[str, Callable[[], Answer]] = {
             "targets": lambda: (
@@ -190,7 +198,10 @@ EXAMPLES = {
         "pushdeploy rehearse --scenario busy-queue-latest --shell   # then type commands into the world",
     ],
     "targets": ["pushdeploy targets validate targets.yaml", "pushdeploy targets apply targets.yaml --dry-run"],
-    "validate": ["pushdeploy targets validate targets.yaml staging.json --output json"],
+    "validate": [
+        "pushdeploy targets validate targets.yaml staging.json --output json",
+        "pushdeploy targets validate targets.yaml --online --config-env prod",
+    ],
     "apply": ["pushdeploy targets apply targets.yaml --dry-run --config-env dev"],
     "diff": ["pushdeploy targets diff targets.yaml --config-env dev"],
     "list": ["pushdeploy targets list --config-env dev"],
@@ -315,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if action == "validate":
             cmd.add_argument("file", nargs="+", help="YAML or JSON: a target, a list, 'targets:', or name -> target")
+            cmd.add_argument(
+                "--online",
+                action="store_true",
+                help="also check the account: deployment groups, deployment configs, repositories and alarms exist",
+            )
         else:
             cmd.add_argument("file", help="YAML or JSON: a target, a list, 'targets:', or name -> target")
         if action == "apply":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,6 +98,32 @@ def test_targets_diff_says_what_apply_would_change_field_by_field(world, capsys,
     assert "checkout-prod" in cli(capsys, "targets", "list")[1]
     _, out, _ = cli(capsys, "targets", "diff", changed)
     assert "apply would change 1 target(s)" in out and '"queue-latest"' in out
+
+
+def test_targets_validate_online_checks_what_the_account_has(world, codedeploy, capsys, tmp_path):
+    code, answer = json_cli(capsys, "targets", "validate", targets_file(tmp_path, world), "--online")
+    assert code == 0 and answer["valid"] is True, answer
+
+    ghost = targets_file(
+        tmp_path,
+        world,
+        deployment_group="nope",
+        repository="no-such-repo",
+        deployment_config="team.Custom",
+        rollback={"alarms": ["ghost-5xx"]},
+    )
+    (tmp_path / "custom.yaml").write_text(
+        Path(ghost).read_text().replace('{"targets"', '{"deployment_configs": ["team.Custom"], "targets"')
+    )
+    code, answer = json_cli(capsys, "targets", "validate", str(tmp_path / "custom.yaml"), "--online")
+
+    assert code == 2
+    assert {p["field"] for p in answer["problems"]} == {
+        "deployment_group",
+        "deployment_config",
+        "repository",
+        "rollback.alarms",
+    }, answer
 
 
 def test_targets_apply_dry_run_then_apply_then_list(world, capsys, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,11 @@ def read_targets_file(path: str) -> list[Target | TargetConfigError]:
     return parsed
 
 
-def validate(paths: list[str]) -> Answer:
+def validate(paths: list[str], online: Callable[[], Services] | None = None) -> Answer:
     """Offline: every problem of every document of every file, then what cannot coexist across the files (one
     name twice, one deployment group twice) and deployment configs that are neither CodeDeploy's nor declared.
-    The cross-document checks read what each document says, valid or not."""
+    The cross-document checks read what each document says, valid or not. With ``online`` (the account's
+    services), valid files are also checked against the account."""
     rows: list[list[str]] = []
     documents: list[tuple[dict[str, Any], str]] = []
     declared: set[str] = set()
@@ -73,6 +75,11 @@ def validate(paths: list[str]) -> Answer:
             if isinstance(entry, dict):
                 documents.append(({"name": f"#{number}", **entry}, source))
     rows += _clashes(documents) + _unknown_configs(documents, set(ECS_DEFAULT_CONFIGS) | declared)
+    if online is not None and not rows:  # the account: groups, configs, repositories and alarms exist
+        services = online()
+        for document, source in documents:
+            target = Target.model_validate(document)
+            rows += [[source, target.name, f, p] for f, p in services.inspection.online_problems(target)]
     names = sorted({str(d["name"]) for d, _ in documents})
     verdict = f"{len(rows)} problem(s) in {', '.join(paths)}" if rows else f"valid: {', '.join(names)}"
     keys = ("where", "target", "field", "problem")

@@ -25,3 +25,13 @@ def alarms_in_alarm(names: tuple[str, ...] | list[str]) -> dict[str, datetime | 
             changed = alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp")
             firing[str(alarm["AlarmName"])] = changed if isinstance(changed, datetime) else None
     return firing
+
+
+def existing_alarms(names: tuple[str, ...] | list[str]) -> set[str]:
+    """The alarms among ``names`` that exist (metric or composite)."""
+    if not names:
+        return set()
+    response = aws.client("cloudwatch").describe_alarms(
+        AlarmNames=list(names)[:100], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    )
+    return {str(a["AlarmName"]) for a in response.get("MetricAlarms", []) + response.get("CompositeAlarms", [])}

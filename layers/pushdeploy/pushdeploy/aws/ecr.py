@@ -87,6 +87,16 @@ def digest_of_tag(repository: str, tag: str) -> str:
     return str(details[0]["imageDigest"])
 
 
+def repository_exists(repository: str) -> bool:
+    try:
+        aws.ecr_client().describe_repositories(repositoryNames=[repository])
+    except Exception as exc:
+        if aws.error_code(exc) == "RepositoryNotFoundException":
+            return False
+        raise
+    return True
+
+
 def registry_region() -> str:
     return str(aws.ecr_client().meta.region_name)
 

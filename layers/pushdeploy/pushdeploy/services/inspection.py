@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pushdeploy import clock
-from pushdeploy.aws import codedeploy, ecs, elbv2
+from pushdeploy.aws import cloudwatch, codedeploy, ecr, ecs, elbv2
+from pushdeploy.errors import DeploymentGroupNotFound
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.deployments import ECS_DEFAULT_CONFIGS, Deployment, DeploymentGroup
 from pushdeploy.model.images import parse_image_uri
@@ -106,6 +107,29 @@ class Inspection:
             self.ledger.candidate(target.name),
             tags,
         )
+
+    def online_problems(self, target: Target) -> list[tuple[str, str]]:
+        """(field, problem) for what the target names that the account does not have: its deployment group (and
+        that it is an ECS blue/green group), its deployment configs, its repository, its alarms."""
+        problems: list[tuple[str, str]] = []
+        try:
+            group = codedeploy.describe_group(target.application, target.deployment_group, refresh=True)
+        except DeploymentGroupNotFound as exc:
+            problems.append(("deployment_group", str(exc)))
+            group = None
+        for field_name, config in (
+            ("deployment_config", target.deployment_config),
+            ("rollback.revert_deployment_config", target.rollback.revert_deployment_config),
+        ):
+            if config and not self.deployment_config_exists(config):
+                problems.append((field_name, f"no deployment config {config!r} in this account"))
+        if not ecr.repository_exists(target.repository):
+            problems.append(("repository", f"no ECR repository {target.repository!r} in this account and region"))
+        wanted = list(target.rollback.alarms or (group.alarms if group else []))
+        missing = sorted(set(wanted) - cloudwatch.existing_alarms(wanted))
+        if missing:
+            problems.append(("rollback.alarms", f"no such alarm(s): {', '.join(missing)}"))
+        return problems
 
     def progress(self, deployment: Deployment) -> ActiveDeployment:
         """A deployment in flight as a person follows it: its status, the hooks that reported, the traffic."""
