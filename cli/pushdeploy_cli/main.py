@@ -183,9 +183,10 @@ def _progress(output: str, services: Any) -> Iterator[Any]:
                 active = services.inspection.progress(deployment)
                 hooks = ", ".join(f"{k} {v}" for k, v in active.hooks.items()) or "no hook has reported yet"
                 traffic = f"; production {active.traffic}" if active.traffic else ""
+                step = f" at {active.step}" if active.step else ""
             except Exception:  # noqa: BLE001 - the progress line is a courtesy: the wait goes on without it
-                hooks, traffic = "", ""
-            shown.update(f"{deployment.deployment_id} {deployment.status}: {hooks}{traffic}")
+                hooks, traffic, step = "", "", ""
+            shown.update(f"{deployment.deployment_id} {deployment.status}{step}: {hooks}{traffic}")
 
         yield live
 

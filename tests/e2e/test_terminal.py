@@ -34,7 +34,7 @@ def test_rollback_prompt_and_deploy_progress_at_a_terminal():
 
         session.expect(r"virtual\]> ")
         session.sendline("deploy sample-app-prod --tag v1.0.0 --wait --poll 20")
-        session.expect(r"d-\w+ InProgress: ")  # the live line: status, hooks so far, traffic
+        session.expect(r"d-\w+ InProgress at \w+: ")  # the live line: status, lifecycle step, hooks so far, traffic
         session.expect(r"deployment d-\w+: Succeeded")
         session.expect(r"\(exit 0\)")
 

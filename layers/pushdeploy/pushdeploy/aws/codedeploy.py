@@ -52,6 +52,17 @@ def describe_group(application: str, group: str, *, refresh: bool = False) -> De
     return parsed
 
 
+def current_step(deployment_id: str, cluster: str, service: str) -> str | None:
+    """The lifecycle event an ECS deployment is in (InProgress), else the next one to run (Pending)."""
+    target = aws.codedeploy_client().get_deployment_target(deploymentId=deployment_id, targetId=f"{cluster}:{service}")
+    events = ((target.get("deploymentTarget") or {}).get("ecsTarget") or {}).get("lifecycleEvents") or []
+    for wanted in ("InProgress", "Pending"):
+        found = next((e["lifecycleEventName"] for e in events if e.get("status") == wanted), None)
+        if found:
+            return str(found)
+    return None
+
+
 def deployment_config_exists(name: str) -> bool:
     """Whether CodeDeploy has a deployment configuration of this name (a predefined one, or the account's)."""
     try:

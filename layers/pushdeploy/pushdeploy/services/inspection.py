@@ -37,6 +37,7 @@ class ActiveDeployment:
     deployment: Deployment
     release: Release | None
     traffic: str | None
+    step: str | None = None  # the lifecycle event it is in (GetDeploymentTarget)
 
     @property
     def hooks(self) -> dict[str, str | None]:
@@ -135,10 +136,16 @@ class Inspection:
         """A deployment in flight as a person follows it: its status, the hooks that reported, the traffic."""
         group = codedeploy.describe_group(deployment.application, deployment.deployment_group)
         listeners = group.prod_listener_arns
+        step = (
+            None
+            if deployment.is_terminal
+            else codedeploy.current_step(deployment.deployment_id, group.cluster, group.service)
+        )
         return ActiveDeployment(
             deployment,
             self.ledger.release_by_deployment(deployment.deployment_id),
             elbv2.describe_weights(listeners[0]) if listeners else None,
+            step,
         )
 
     def history(self, target: Target, limit: int) -> list[Release]:

@@ -322,6 +322,30 @@ class CodeDeployEmulator:
             }
             return {"deploymentInfo": public}
 
+    def get_deployment_target(self, deploymentId: str, targetId: str | None = None, **_: Any) -> dict[str, Any]:
+        """The deployment's ECS target: its lifecycle events as CodeDeploy names them (the deployment's own ECS
+        service is the one target). ``taskSetsInfo`` (counts and traffic weights) is not played: the load
+        balancer's weights are the world's (read them from the listener)."""
+        with self.lock:
+            self.calls.append("GetDeploymentTarget")
+            deployment = self._deployment("GetDeploymentTarget", deploymentId)
+            group = self.groups.get((deployment["applicationName"], deployment["deploymentGroupName"]), {})
+            service = (group.get("ecsServices") or [{}])[0]
+            target = f"{service.get('clusterName', '')}:{service.get('serviceName', '')}"
+            if targetId is not None and targetId != target:
+                raise _error("GetDeploymentTarget", "DeploymentTargetDoesNotExistException", f"no target {targetId}")
+            return {
+                "deploymentTarget": {
+                    "deploymentTargetType": "ECSTarget",
+                    "ecsTarget": {
+                        "deploymentId": deploymentId,
+                        "targetId": target,
+                        "lifecycleEvents": copy.deepcopy(deployment["lifecycleEvents"]),
+                        "status": deployment["status"],
+                    },
+                }
+            }
+
     def list_deployments(
         self,
         applicationName: str | None = None,

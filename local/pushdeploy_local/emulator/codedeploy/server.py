@@ -26,6 +26,7 @@ SUPPORTED = {
     "GetDeploymentConfig",
     "CreateDeployment",
     "GetDeployment",
+    "GetDeploymentTarget",
     "ListDeployments",
     "StopDeployment",
     "PutLifecycleEventHookExecutionStatus",
