@@ -164,6 +164,7 @@ def test_status_shows_production_known_good_pending_and_quarantine(world, codede
     assert status["production"]["tag"] == "v1.1.0" and status["production"]["digest"] == "sha256:" + "2" * 64
     assert status["known_good"]["tag"] == "v1.0.0"
     assert status["active"]["tag"] == "v1.2.0" and status["active"]["status"] == "Created"
+    assert status["active"]["step"] == "BeforeInstall"  # GetDeploymentTarget: the next lifecycle event to run
     assert status["active"]["traffic"].startswith("sample-app-blue 100%")
     assert status["pending"]["tag"] == "v1.3.0"
     assert status["quarantined"] == ["sha256:" + "9" * 64]

@@ -30,6 +30,7 @@ def _entry(status: TargetStatus) -> dict[str, Any]:
             "status": active.deployment.status,
             "creator": active.deployment.creator,
             "tag": active.release.tag if active.release else None,
+            "step": active.step,
             "hooks": active.hooks,
             "traffic": active.traffic,
         },
@@ -47,8 +48,9 @@ def _row(status: TargetStatus) -> list[str]:
     if active is not None:
         hooks = ", ".join(f"{k}={v}" for k, v in active.hooks.items()) or "none yet"
         tag = active.release.tag if active.release else None
+        step = f" at {active.step}" if active.step else ""
         active_text = (
-            f"{active.deployment.deployment_id} {active.deployment.status} {tag or ''} "
+            f"{active.deployment.deployment_id} {active.deployment.status}{step} {tag or ''} "
             f"hooks: {hooks}; traffic {active.traffic}"
         )
     candidate = status.candidate

@@ -84,14 +84,7 @@ class Inspection:
     def status(self, target: Target) -> TargetStatus:
         live = self.live(target)
         active_ids = codedeploy.active_deployment_ids(target.application, target.deployment_group)
-        active = None
-        if active_ids:
-            listeners = live.group.prod_listener_arns
-            active = ActiveDeployment(
-                codedeploy.get_deployment(active_ids[0]),
-                self.ledger.release_by_deployment(active_ids[0]),
-                elbv2.describe_weights(listeners[0]) if listeners else None,
-            )
+        active = self.progress(codedeploy.get_deployment(active_ids[0])) if active_ids else None
         quarantined = self.ledger.quarantined(target.name)
         tags = {}
         for q in quarantined:
