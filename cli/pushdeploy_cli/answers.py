@@ -55,7 +55,7 @@ def render(answer: Answer, output: str) -> None:
 
         table = Table(title=answer.title)
         for column in answer.columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold")  # a digest wraps onto the next line, never cut
         for row in answer.rows:
             table.add_row(*[str(v) for v in row])
         Console().print(table)

@@ -92,7 +92,11 @@ def _operate(args: argparse.Namespace) -> int:
     except CommandError as exc:
         return _fail(args, str(exc), exc.code)
     except StackNotFound as exc:
-        return _fail(args, f"{exc} (pass --stack or --region)", NOT_FOUND)
+        from pushdeploy.services.connection import region_in_use
+
+        region = region_in_use()
+        where = f" in {region}" if region else ""
+        return _fail(args, f"{exc}{where}: pass --stack (or --config-env) or --region", NOT_FOUND)
     except (ConfigurationError, PushdeployError) as exc:
         return _fail(args, str(exc), BAD_INPUT)
     except Exception as exc:  # noqa: BLE001 - the one mapping: every other failure is one line and an exit code

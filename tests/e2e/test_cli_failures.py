@@ -111,7 +111,7 @@ def test_a_missing_stack(tmp_path, aws):
     )
 
     assert done.returncode == 3
-    assert "stack pushdeploy-dev not found" in one_line(done) and "pass --stack" in one_line(done)
+    assert "stack pushdeploy-dev not found" in one_line(done) and "in eu-west-1: pass --stack" in one_line(done)
 
 
 def test_a_denied_call_names_the_operation(tmp_path, aws):

@@ -24,3 +24,11 @@ def settings_for_stack(stack: str, *, profile: str | None, region: str | None) -
 def explain_failure(exc: BaseException, *, profile: str | None, region: str | None) -> tuple[str, Kind]:
     """What went wrong reaching AWS, as one line for the operator, and its kind (bad input, not found, failed)."""
     return explain(exc, profile=profile, region=region)
+
+
+def region_in_use() -> str | None:
+    """The region the clients talk to (for messages such as "stack x not found in eu-west-1")."""
+    try:
+        return str(aws.client("cloudformation").meta.region_name)
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
