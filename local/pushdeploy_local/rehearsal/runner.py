@@ -299,7 +299,7 @@ def _mmss(seconds: float) -> str:
 def _push(world: World, push: Push, number: int, images: Images) -> None:
     tag = push.tag
     if push.same_as:
-        digest = images.digest(push.same_as) or images.digest(push.same_as.removeprefix("v"))
+        digest = images.digest(push.same_as)
         if digest is None:  # the scenario's check guarantees an earlier push; an event: step's image is not one
             raise ScenarioError([f"step {number}: same_as {push.same_as!r} names no image pushed before"])
         if tag:

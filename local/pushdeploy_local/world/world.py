@@ -246,6 +246,7 @@ class World:
         self.notifications: list[dict[str, Any]] = []  # what the release topic delivered
         self.request_credit: dict[str, float] = {}  # target group -> requests owed (fractions of a request)
         self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
+        self.listeners: dict[str, LocalListener] = {}  # listener arn -> the local listener playing it
         self.behaviours: dict[str, Behaviour] = {}  # digest -> behaviour
         self.tags: dict[str, str] = {}  # digest -> tag
         self.forced_alarms: set[str] = set()
@@ -345,10 +346,12 @@ class World:
         self.engine.reset()
 
     def _close_apps_and_listeners(self) -> None:
-        for server in [*self.apps.values(), *getattr(self, "listeners", {}).values()]:
-            server.close()
+        for app in self.apps.values():
+            app.close()
+        for listener in self.listeners.values():
+            listener.close()
         self.apps.clear()
-        self.listeners: dict[str, LocalListener] = {}
+        self.listeners.clear()
 
     def _principals(self) -> dict[str, iam.Principal]:
         """The functions' roles as template.yaml renders for this world's stack, stage and names."""
