@@ -53,6 +53,9 @@ def render(answer: Answer, output: str) -> None:
         from rich.console import Console
         from rich.table import Table
 
+        if not answer.rows:
+            Console().print(answer.title)
+            return
         table = Table(title=answer.title)
         for column in answer.columns:
             table.add_column(column, overflow="fold")  # a digest wraps onto the next line, never cut
@@ -61,6 +64,8 @@ def render(answer: Answer, output: str) -> None:
         Console().print(table)
         return
     print(answer.title)
+    if not answer.rows:
+        return
     widths = [max([len(c)] + [len(str(r[i])) for r in answer.rows]) for i, c in enumerate(answer.columns)]
     print("  ".join(c.ljust(w) for c, w in zip(answer.columns, widths, strict=True)).rstrip())
     for row in answer.rows:

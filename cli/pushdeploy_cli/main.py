@@ -82,7 +82,12 @@ def _operate(args: argparse.Namespace) -> int:
                 render(answer, args.output)
             with _progress(args.output, services) as progress:
                 final = wait.wait(
-                    services, deployment_id, timeout=args.timeout, progress=progress, poll_seconds=args.poll
+                    services,
+                    deployment_id,
+                    timeout=args.timeout,
+                    progress=progress,
+                    poll_seconds=args.poll,
+                    follow_rollback=args.command == "rollback",
                 )
             if args.output == "json":
                 final.payload = {**answer.payload, "final": final.payload}
@@ -224,10 +229,17 @@ EXAMPLES = {
 }
 
 
-def _positive(text: str) -> int:
+def count(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
     return value
 
 
@@ -247,6 +259,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--config-env", default="default", help="the samconfig.toml environment to take the stack name from"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of a failure"
     )
 
 
@@ -363,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     history.add_argument("target", help="the target's name (pushdeploy targets list)")
-    history.add_argument("--limit", type=_positive, default=20, help="how many releases (default 20)")
+    history.add_argument("--limit", type=count, default=20, help="how many releases (default 20)")
     deploy = sub.add_parser(
         "deploy",
         help="deploy an image through the same path as a push",
@@ -402,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_common(cmd)
     for cmd in (deploy, rollback):
         cmd.add_argument("--wait", action="store_true", help="wait for the deployment's final status")
-        cmd.add_argument("--timeout", type=float, default=3600, help="seconds to wait (default 3600), then exit 4")
+        cmd.add_argument("--timeout", type=seconds, default=3600, help="seconds to wait (default 3600), then exit 4")
         cmd.add_argument("--poll", type=float, default=10, help=argparse.SUPPRESS)
     for cmd in (targets, status, history, deploy, rollback, release):
         cmd.set_defaults(func=_operate)

@@ -158,3 +158,23 @@ def test_the_stack_comes_from_the_environment_then_samconfig(tmp_path, aws):
     assert "stack pushdeploy-dev not found" in one_line(from_samconfig)  # its region came from samconfig too
     assert "stack from-env not found" in one_line(from_environment)
     assert "stack pushdeploy not found" in one_line(default)
+
+
+def test_the_profiles_region_wins_over_samconfigs(tmp_path, aws):
+    aws.answer = (400, _error("ValidationError", "Stack does not exist"))
+    (tmp_path / "samconfig.toml").write_text('version = 0.1\n[default.global.parameters]\nregion = "us-west-2"\n')
+    (tmp_path / "profiles").write_text(
+        "[profile oncall]\nregion = eu-west-1\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = example\n"
+    )
+
+    done = run(
+        tmp_path,
+        "status",
+        "--profile",
+        "oncall",
+        AWS_ENDPOINT_URL=aws.url,
+        AWS_CONFIG_FILE=str(tmp_path / "profiles"),
+        **FAKE_KEYS,
+    )
+
+    assert "stack pushdeploy not found" in one_line(done) and "in eu-west-1:" in one_line(done)

@@ -4,6 +4,7 @@ Driven through a pseudo-terminal (pexpect), as a person would."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -19,8 +20,9 @@ def test_rollback_prompt_and_deploy_progress_at_a_terminal():
         ["-m", "pushdeploy_cli", "rehearse", "--seed", "4", "--scenario", "happy-canary", "--quiet", "--shell"],
         cwd=str(ROOT),
         encoding="utf-8",
-        timeout=240,
+        timeout=120,
         dimensions=(40, 200),
+        env={**os.environ, "COLUMNS": "200", "LINES": "40"},  # what a terminal of that size says (pytest may not)
     )
     try:
         session.expect(r"virtual\]> ")
@@ -37,6 +39,14 @@ def test_rollback_prompt_and_deploy_progress_at_a_terminal():
         session.expect(r"d-\w+ InProgress at \w+: ")  # the live line: status, lifecycle step, hooks so far, traffic
         session.expect(r"deployment d-\w+: Succeeded")
         session.expect(r"\(exit 0\)")
+
+        session.expect(r"virtual\]> ")
+        session.sendline("history sample-app-prod --limit 1")  # the world went on: the success is recorded
+        session.expect(r"virtual\]> ")
+        table = session.before  # a rich table at a terminal: cells may wrap
+        assert "v1.0.0" in table and "manual" in table and "SUCCEEDED" in table, table
+        session.sendline("advance 2m")
+        session.expect(r"now \d\d:\d\d:\d\d virtual")
 
         session.expect(r"virtual\]> ")
         session.sendline("")

@@ -368,7 +368,7 @@ def test_rollback_to_and_release_take_a_tag_or_a_digest_prefix(world, codedeploy
     assert ledger().is_quarantined(TARGET, "sha256:" + "2" * 64)
 
     code, _, err = cli(capsys, "release", TARGET, "22222")
-    assert code == 3 and "no quarantined digest" in err  # under 6 hex digits is no prefix
+    assert code == 2 and "too short a digest prefix: give at least 6 hex digits" in err
     code, payload = json_cli(capsys, "release", TARGET, "v1.1.0")  # the tag the quarantined release carried
     assert code == 0 and payload["digest"] == "sha256:" + "2" * 64
 

@@ -85,8 +85,9 @@ def test_a_file_that_is_not_a_list_of_targets_is_bad_input_without_a_traceback(c
 
 
 def test_a_missing_file_is_bad_input(capsys, tmp_path):
-    code, _, err = run(capsys, "targets", "validate", str(tmp_path / "nope.yaml"))
-    assert code == 2 and "nope.yaml" in err
+    code, out, _ = run(capsys, "targets", "validate", str(tmp_path / "nope.yaml"), str(tmp_path))
+    assert code == 2 and "nope.yaml" in out and "cannot be read: No such file or directory" in out
+    assert "Is a directory" in out  # every file is checked: one unreadable file does not stop the others
 
 
 def test_version_and_exit_codes_in_help(capsys):

@@ -92,4 +92,32 @@ def test_a_file_that_is_not_targets_or_not_yaml(tmp_path, capsys):
     code, answer = validate(capsys, tmp_path / "x.yaml")
     assert code == 2 and answer["problems"][0]["field"] == "(file)"
     code = main(["targets", "validate", str(tmp_path / "y.yaml")])
-    assert code == 2 and "y.yaml:2: neither JSON nor YAML" in capsys.readouterr().err
+    assert code == 2 and "y.yaml:2: neither JSON nor YAML" in capsys.readouterr().out
+
+
+def test_a_typo_in_a_single_document_is_named_not_taken_for_a_mapping(tmp_path, capsys):
+    document = json.loads(readme_target())
+    document["repositry"] = document.pop("repository")
+    (tmp_path / "one.json").write_text(json.dumps(document))
+
+    code, answer = validate(capsys, tmp_path / "one.json")
+
+    assert code == 2 and answer["targets"] == ["sample-app-prod"]
+    assert [(p["field"], p["problem"]) for p in answer["problems"]] == [
+        ("repository", "Field required"),
+        ("repositry", "unknown key (did you mean 'repository'?)"),
+    ]
+
+
+def test_the_same_file_twice_names_both_places_and_yaml_documents_are_read(tmp_path, capsys):
+    one = json.loads(readme_target())
+    (tmp_path / "t.yaml").write_text(json.dumps(one) + "\n---\n" + json.dumps(one | {"name": "b", "on_busy": "rejct"}))
+
+    code, answer = validate(capsys, tmp_path / "t.yaml", tmp_path / "t.yaml")
+
+    assert code == 2
+    names = [p for p in answer["problems"] if p["field"] == "name"]
+    assert len(names) == 4 and all(
+        f"also in {p['target']!r} ({tmp_path / 't.yaml'} entry" in p["problem"] for p in names
+    )
+    assert any("did you mean 'reject'?" in p["problem"] for p in answer["problems"])

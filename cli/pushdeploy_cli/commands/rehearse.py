@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pushdeploy_cli.answers import BAD_INPUT, NOT_FOUND, CommandError
 
+TYPING_SECONDS = 30  # virtual time between two operator commands (--then, --shell): events in flight arrive
+
 if TYPE_CHECKING:
     from pushdeploy_local.world.environment import WorldSetup
 
@@ -127,6 +129,7 @@ def rehearse(
             for command in then:  # after the scenario, in its virtual time; a failing command never stops the run
                 done = runner.run_command(world, command, run_command)
                 done.at = world.clock.now().isoformat()
+                world.run_for(TYPING_SECONDS)  # the world goes on while the next command is typed
                 afterwards.append(done.as_report())
                 print(f"\n$ pushdeploy {command}\n{done.output.rstrip()}\n(exit {done.code})")
             result.report["then"] = afterwards
@@ -174,8 +177,29 @@ def operate(world: Any, run_command: Callable[[list[str]], int]) -> None:
         if not line or line in ("exit", "quit"):
             break
         line = line.removeprefix("pushdeploy ").strip()
+        if line.split()[0] in ("advance", "until"):
+            print(_let_time_pass(world, line))
+            continue
         done = runner.run_command(world, line, run_command, capture=False)
+        world.run_for(TYPING_SECONDS)  # the world goes on while the next command is typed
         print(f"(exit {done.code})")
+
+
+def _let_time_pass(world: Any, line: str) -> str:
+    """The shell's own commands: ``advance 5m`` (or 90s, 1h) and ``until idle``."""
+    from pushdeploy_local.rehearsal.scenario import Step
+    from pydantic import ValidationError
+
+    kind, _, value = line.partition(" ")
+    try:
+        step = Step.model_validate({kind: value.strip() or None})
+    except ValidationError as exc:
+        return f"{line!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')} (e.g. advance 5m, until idle)"
+    if step.advance is not None:
+        world.run_for(float(step.advance) * 60)
+    elif not world.run_until_idle():
+        return "still busy after 4 virtual hours"
+    return f"now {world.clock.now():%H:%M:%S} virtual"
 
 
 def command_mistake(command: str, parse: Callable[[list[str]], object]) -> str | None:

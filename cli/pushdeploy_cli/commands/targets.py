@@ -17,27 +17,34 @@ from pushdeploy_cli.answers import BAD_INPUT, OK, Answer, CommandError
 
 
 def _load(path: str) -> Any:
+    """A file's document (JSON is YAML too); several YAML documents (``---``) are a list of them."""
     try:
-        return yaml.safe_load(Path(path).read_text())  # JSON is YAML too
+        text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{path}: cannot be read: {exc}", BAD_INPUT) from exc
+        raise CommandError(f"{path}: cannot be read: {getattr(exc, 'strerror', None) or exc}", BAD_INPUT) from exc
+    try:
+        documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
         raise CommandError(
             f"{where}: neither JSON nor YAML: {getattr(exc, 'problem', None) or exc}", BAD_INPUT
         ) from exc
+    if len(documents) > 1:
+        return [entry for document in documents for entry in (_entries(document) or [document])]
+    return documents[0] if documents else None
 
 
 def _entries(document: Any) -> list[Any] | None:
-    """A targets file's documents: one target, a list, ``targets:`` holding either, or a name -> target mapping."""
+    """A targets file's documents: one target, a list, ``targets:`` holding either, or a name -> target mapping
+    (every value a mapping; a target document has plain fields such as its name and repository)."""
     if isinstance(document, dict) and "targets" in document:
         document = document["targets"]
-    if isinstance(document, dict) and "name" in document and isinstance(document.get("repository"), str):
+    if isinstance(document, dict) and document and all(isinstance(v, dict) for v in document.values()):
+        return [{"name": k, **v} for k, v in document.items()]
+    if isinstance(document, dict) and document:
         return [document]  # one target document (as SSM holds it)
-    if isinstance(document, dict):
-        return [{"name": k, **v} if isinstance(v, dict) else v for k, v in document.items()]
-    return document if isinstance(document, list) else None
+    return document if isinstance(document, list) and document else None
 
 
 def read_targets_file(path: str) -> list[Target | TargetConfigError]:
@@ -59,12 +66,19 @@ def validate(paths: list[str], online: Callable[[], Services] | None = None) -> 
     documents: list[tuple[dict[str, Any], str]] = []
     declared: set[str] = set()
     for path in paths:
-        document = _load(path)
+        try:
+            document = _load(path)
+        except CommandError as exc:  # one unreadable file is a problem of that file, not the end of the check
+            rows.append([path, "-", "(file)", str(exc).removeprefix(f"{path}: ")])
+            continue
         if isinstance(document, dict) and isinstance(document.get("deployment_configs"), list):
             declared |= {str(name) for name in document["deployment_configs"]}
         entries = _entries(document)
         if entries is None:
-            rows.append([path, "-", "(file)", "expected a target, a list of targets, 'targets:', or name -> target"])
+            what = (
+                "empty" if document is None else "expected a target, a list of targets, 'targets:', or name -> target"
+            )
+            rows.append([path, "-", "(file)", what])
             continue
         for number, entry in enumerate(entries, 1):
             source = f"{path} entry {number}"
@@ -101,8 +115,8 @@ def _clashes(documents: list[tuple[dict[str, Any], str]]) -> list[list[str]]:
             if key(document) is not None:
                 seen.setdefault(key(document), []).append((document, source))
         for clash in (c for c in seen.values() if len(c) > 1):
-            for document, source in clash:
-                others = ", ".join(f"{d['name']!r} ({s})" for d, s in clash if s != source)
+            for index, (document, source) in enumerate(clash):
+                others = ", ".join(f"{d['name']!r} ({s})" for i, (d, s) in enumerate(clash) if i != index)
                 what = "declared more than once: also in" if field_name == "name" else "deployment group shared with"
                 rows.append([source, str(document["name"]), field_name, f"{what} {others}; neither deploys"])
     return rows

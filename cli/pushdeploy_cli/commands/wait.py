@@ -17,14 +17,25 @@ def wait(
     timeout: float,
     progress: Callable[[Deployment], None] | None = None,
     poll_seconds: float = 5.0,
+    follow_rollback: bool = False,
 ) -> Answer:
     deployment, ended = services.inspection.wait_for(
         deployment_id, timeout=timeout, progress=progress, poll_seconds=poll_seconds
     )
     status = deployment.status
+    if follow_rollback and ended and status != "Succeeded" and deployment.rollback_deployment_id:
+        # a rollback that stopped a deployment succeeded when CodeDeploy's rollback deployment did
+        rolled = wait(
+            services, deployment.rollback_deployment_id, timeout=timeout, progress=progress, poll_seconds=poll_seconds
+        )
+        rolled.title = f"deployment {deployment_id}: {status}, rolled back by {deployment.rollback_deployment_id}: " + (
+            rolled.payload.get("status", "") if isinstance(rolled.payload, dict) else ""
+        )
+        return rolled
     if not ended:
         return Answer(
-            f"deployment {deployment_id}: still {status} after {timeout:.0f} s",
+            f"deployment {deployment_id}: still {status} after {timeout:.0f} s (it carries on: follow it with "
+            "`pushdeploy status`)",
             ["deployment", "status"],
             [[deployment_id, status]],
             {"deployment_id": deployment_id, "status": status, "timed_out": True},

@@ -27,7 +27,7 @@ VARIABLES = {
     "slack_secret_arn": "PUSHDEPLOY_SLACK_SECRET_ARN",
     "targets_cache_seconds": "PUSHDEPLOY_TARGETS_CACHE_SECONDS",
 }
-CLI_LOG_LEVEL_VARIABLE = "PUSHDEPLOY_CLI_LOG_LEVEL"  # the CLI's domain log level on stderr (default WARNING)
+CLI_LOG_LEVEL_VARIABLE = "PUSHDEPLOY_CLI_LOG_LEVEL"  # the CLI's domain log level on stderr (default ERROR)
 HOOK_STAGE_VARIABLE = "PUSHDEPLOY_HOOK_STAGE"  # per hook function; read per invocation (see hook_stage())
 # stack output -> field (the CLI's way in)
 STACK_OUTPUTS = {
@@ -94,6 +94,7 @@ def hook_stage(environ: Mapping[str, str] | None = None) -> HookStageName:
 
 
 def cli_log_level(environ: Mapping[str, str] | None = None) -> str:
-    """The level of the domain's logs the CLI shows on stderr (``PUSHDEPLOY_CLI_LOG_LEVEL``, default WARNING)."""
-    value = (os.environ if environ is None else environ).get(CLI_LOG_LEVEL_VARIABLE, "WARNING").strip().upper()
-    return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "WARNING"
+    """The level of the domain's logs the CLI shows on stderr (``PUSHDEPLOY_CLI_LOG_LEVEL``, default ERROR: the
+    command's answer already says what happened; WARNING or INFO show the structured logs behind it)."""
+    value = (os.environ if environ is None else environ).get(CLI_LOG_LEVEL_VARIABLE, "ERROR").strip().upper()
+    return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "ERROR"

@@ -27,6 +27,17 @@ _lock = threading.Lock()
 _session_options: dict[str, str] = {}
 
 
+def profile_region(profile: str | None) -> str | None:
+    """The region a profile (or the default profile / environment) names, if any; None when none does or the
+    profile does not exist (the failure is reported where the profile is used)."""
+    import boto3
+
+    try:
+        return boto3.Session(profile_name=profile).region_name
+    except Exception:  # noqa: BLE001 - a missing profile is reported by the call that needs it
+        return None
+
+
 def configure(*, profile: str | None = None, region: str | None = None) -> None:
     """Use this profile and region for every client from now on (existing clients are forgotten if they change)."""
     options = {"profile_name": profile, "region_name": region}

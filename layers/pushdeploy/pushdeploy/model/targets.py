@@ -219,6 +219,10 @@ def document_problems(document: Any, *, default_name: str, source: str = "") -> 
                 known = _fields_at(loc[:-1])
                 close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
                 reason = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+            elif error["type"] == "literal_error":
+                allowed = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+                close = difflib.get_close_matches(str(error.get("input")), allowed, n=1, cutoff=0.6)
+                reason += f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(
                 TargetConfigError(
                     parsed.target,

@@ -32,3 +32,8 @@ def region_in_use() -> str | None:
         return str(aws.client("cloudformation").meta.region_name)
     except Exception:  # noqa: BLE001 - only for a message
         return None
+
+
+def profile_region(profile: str | None) -> str | None:
+    """The region the profile (or the environment) names, if any."""
+    return aws.profile_region(profile)

@@ -5,6 +5,7 @@ Shared by the alarm function and the CLI, so that both quarantine, record and st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pushdeploy.aws import codedeploy
@@ -29,6 +30,8 @@ def resolve_digest(ref: str, candidates: list[tuple[str, str | None]], *, what: 
         return by_tag[0]  # a moving tag: the newest of its images (candidates come newest first)
     prefix = text if text.startswith("sha256:") else f"sha256:{text}"
     hexdigits = prefix.removeprefix("sha256:")
+    if re.fullmatch(r"[0-9a-f]{1,5}", hexdigits):
+        raise NothingToRollBack(f"{ref!r} is too short a digest prefix: give at least 6 hex digits (or a tag)")
     found = {d for d, _ in candidates if d == text or (len(hexdigits) >= 6 and d.startswith(prefix))}
     if len(found) == 1:
         return found.pop()
@@ -209,7 +212,12 @@ class Reverts:
                 )
             release = self.ledger.release_by_deployment(active[0])
             what = f"{release.tag or release.digest} " if release else ""
-            doomed = "it is a remedy, --force" if remedy else f"{what or 'its image'}will be quarantined"
+            known_good = self.ledger.known_good(target.name)
+            doomed = f"{what or 'its image '}will be quarantined"
+            if release is not None and known_good is not None and release.digest == known_good.digest:
+                doomed = f"{what}is the known-good release: it is not quarantined"
+            if remedy is not None:
+                doomed = "it is a remedy (--force)"
             return (
                 f"stop {active[0]} ({what}{deployment.status}) with rollback: production returns to the original "
                 f"task set; {doomed}"
