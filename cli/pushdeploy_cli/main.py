@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import logging
 import sys
@@ -229,6 +230,20 @@ EXAMPLES = {
 }
 
 
+def _usage_errors_as_json(parser: argparse.ArgumentParser) -> None:
+    """With ``--output json`` a usage error is a JSON object too (exit 2), for the scripts that asked for JSON."""
+
+    def error(message: str, _parser: argparse.ArgumentParser = parser) -> Any:
+        print(json.dumps({"error": f"{_parser.prog}: {message}", "code": BAD_INPUT}))
+        sys.exit(BAD_INPUT)
+
+    parser.error = error  # type: ignore[method-assign]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _usage_errors_as_json(sub)
+
+
 def count(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -425,8 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if "json" in {value for flag, value in itertools.pairwise(words) if flag == "--output"} or (
+        "--output=json" in words
+    ):
+        _usage_errors_as_json(parser)
+    args = parser.parse_args(words)
     result: Any = args.func(args)
     return int(result)
 

@@ -122,3 +122,14 @@ def test_a_history_limit_under_one_is_bad_input(capsys):
     with pytest.raises(SystemExit) as raised:
         main(["history", "shop-prod", "--limit", "0"])
     assert raised.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
+
+
+def test_usage_errors_are_json_when_json_was_asked_for(capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["deploy", "shop-prod", "--output", "json"])
+
+    assert raised.value.code == 2
+    assert json.loads(capsys.readouterr().out) == {
+        "error": "pushdeploy deploy: one of the arguments --tag --digest is required",
+        "code": 2,
+    }
