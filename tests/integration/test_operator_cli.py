@@ -341,6 +341,22 @@ def test_rollback_to_a_named_release(world, codedeploy, capsys, live):
     assert code == 0 and ledger().release_by_deployment(payload["deployment_id"]).digest == "sha256:" + "1" * 64
 
 
+def test_rollback_to_while_a_deployment_is_in_flight_is_refused_before_anything_changes(
+    world, codedeploy, lambda_context, capsys, live
+):
+    load_handler("deployer").lambda_handler(
+        push_event(tag="v1.2.0", digest="sha256:" + "3" * 64, event_id="e3"), lambda_context
+    )
+    active = ledger().releases(TARGET, limit=1)[0].deployment_id
+    assert active is not None
+
+    code, _, err = cli(capsys, "rollback", TARGET, "--to", "v1.0.0", "--yes")
+
+    assert code == 2 and f"{active} is deploying" in err and "not to 'v1.0.0'" in err
+    assert codedeploy.get_deployment(deploymentId=active)["deploymentInfo"]["status"] not in ("Stopped",)
+    assert not ledger().is_quarantined(TARGET, "sha256:" + "3" * 64)
+
+
 def test_rollback_needs_known_good_before_it_asks(world, codedeploy, capsys):
     code, _, err = cli(capsys, "rollback", TARGET)
     assert code == 3 and "no known-good release" in err  # nothing to ask about

@@ -157,6 +157,8 @@ class Reverts:
         ``force``: :class:`RemedyInProgress` says what is happening."""
         reason = "rollback requested by an operator"
         active = codedeploy.active_deployment_ids(target.application, target.deployment_group)
+        if active and to is not None:
+            raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:
             remedy = remedy_in_flight(self.ledger, codedeploy.get_deployment(active[0]))
             if remedy is not None and not force:
@@ -185,6 +187,14 @@ class Reverts:
             trigger="operator-rollback",
         )
 
+    @staticmethod
+    def _to_while_deploying(target: Target, deployment_id: str, to: str) -> str:
+        return (
+            f"{target.name}: {deployment_id} is deploying, and stopping it sends production back to the task set it "
+            f"replaces, not to {to!r}: run `pushdeploy rollback {target.name}` first, then `--to {to}` once nothing "
+            "deploys"
+        )
+
     def _destination(self, target: Target, ref: str | None) -> KnownGood:
         if ref is None:
             known_good = self.ledger.known_good(target.name)
@@ -203,6 +213,8 @@ class Reverts:
         """What :meth:`operator_rollback` would do, in words, read-only (for the confirmation prompt). Raises what
         it would raise."""
         active = codedeploy.active_deployment_ids(target.application, target.deployment_group)
+        if active and to is not None:
+            raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:
             deployment = codedeploy.get_deployment(active[0])
             remedy = remedy_in_flight(self.ledger, deployment)
