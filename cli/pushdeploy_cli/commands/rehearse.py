@@ -82,11 +82,10 @@ def rehearse(
                 mistake = command_mistake(step.run.command, parse_command)
                 if mistake:
                     problems.append(f"{scenario.path}:{scenario.lines[number - 1]}: step {number} run: {mistake}")
-    problems += [
-        f"--then {command!r}: {command_mistake(command, parse_command)}"
-        for command in then
-        if command_mistake(command, parse_command)
-    ]
+    for command in then:
+        mistake = command_mistake(command, parse_command)
+        if mistake:
+            problems.append(f"--then {command!r}: {mistake}")
     if report and not Path(report).resolve().parent.is_dir():
         problems.append(f"--report {report}: no folder {Path(report).resolve().parent} to write it in")
     if problems:

@@ -10,7 +10,13 @@ from typing import Any
 
 import yaml
 from pushdeploy.model.deployments import ECS_DEFAULT_CONFIGS
-from pushdeploy.model.targets import Target, TargetConfigError, document_problems, parse_targets_document
+from pushdeploy.model.targets import (
+    Target,
+    TargetConfigError,
+    document_problems,
+    parse_targets_document,
+    target_entries,
+)
 from pushdeploy.runtime import Services
 
 from pushdeploy_cli.answers import BAD_INPUT, OK, Answer, CommandError
@@ -36,15 +42,8 @@ def _load(path: str) -> Any:
 
 
 def _entries(document: Any) -> list[Any] | None:
-    """A targets file's documents: one target, a list, ``targets:`` holding either, or a name -> target mapping
-    (every value a mapping; a target document has plain fields such as its name and repository)."""
-    if isinstance(document, dict) and "targets" in document:
-        document = document["targets"]
-    if isinstance(document, dict) and document and all(isinstance(v, dict) for v in document.values()):
-        return [{"name": k, **v} for k, v in document.items()]
-    if isinstance(document, dict) and document:
-        return [document]  # one target document (as SSM holds it)
-    return document if isinstance(document, list) and document else None
+    """A targets file's documents (the model's shapes); None for an empty file or an empty list too."""
+    return target_entries(document) or None
 
 
 def read_targets_file(path: str) -> list[Target | TargetConfigError]:

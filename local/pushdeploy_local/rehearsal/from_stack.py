@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pushdeploy import aws, runtime
+from pushdeploy.model.images import parse_image_uri
 from pushdeploy.services.connection import settings_for_stack
 
 from pushdeploy_local.emulator.codedeploy.backend import PREDEFINED_CONFIGS
@@ -114,9 +115,9 @@ def _service_state(ecs: Any, cluster: str, service: str, repository: str) -> tup
     image = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]["containerDefinitions"][0][
         "image"
     ]
-    digest = image.rsplit("@", 1)[-1] if "@" in image else None
-    if digest is None:
+    pinned = parse_image_uri(image)
+    if pinned is None:  # not pinned by digest: the tag it names, if any
         return desired, image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else "v1.0.0"
-    described = aws.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+    described = aws.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageDigest": pinned.digest}])
     tags = (described.get("imageDetails") or [{}])[0].get("imageTags") or []
     return desired, str(tags[0]) if tags else "v1.0.0"

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pushdeploy.model.targets import Target, TargetConfigError, document_problems, parse_targets_document
+from pushdeploy.model.targets import (
+    Target,
+    TargetConfigError,
+    document_problems,
+    parse_targets_document,
+    target_entries,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pushdeploy_local.emulator.codedeploy.backend import PREDEFINED_CONFIGS
@@ -152,13 +158,11 @@ def read_targets(paths: Sequence[Path]) -> list[tuple[Target, dict[str, Any]]]:
     problems: list[str] = []
     for path in paths:
         document, _ = _read_yaml(path)
-        if isinstance(document, dict) and "targets" not in document and "name" in document:
-            document = [document]  # a single target document
         parsed = parse_targets_document(document, source=str(path))
         if parsed is None:
             problems.append(f"{path}: not a targets file (a target, a list of targets, 'targets:', or name -> target)")
             continue
-        raw = _raw_documents(document)
+        raw = [dict(d) if isinstance(d, dict) else {} for d in target_entries(document) or []]
         for number, (entry, body) in enumerate(zip(parsed, raw, strict=True), 1):
             if isinstance(entry, TargetConfigError):
                 every = document_problems(body, default_name=f"#{number}", source=str(path)) or [entry]
@@ -176,14 +180,6 @@ def read_targets(paths: Sequence[Path]) -> list[tuple[Target, dict[str, Any]]]:
     if problems:
         raise SetupError(problems)
     return found
-
-
-def _raw_documents(document: Any) -> list[dict[str, Any]]:
-    if isinstance(document, dict) and "targets" in document:
-        document = document["targets"]
-    if isinstance(document, dict):
-        document = [{"name": k, **v} if isinstance(v, dict) else v for k, v in document.items()]
-    return [dict(d) if isinstance(d, dict) else {} for d in document]
 
 
 def load_setup(target_files: Sequence[Path], world_file: Path | None = None) -> WorldSetup:

@@ -104,14 +104,13 @@ class LocalApp:
 
 def smoke_answers(document: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
     """path -> (status, body) a healthy image gives each smoke request of a target document: what its check
-    expects (the first expected status; the expected body text)."""
-    checks = (document.get("checks") or {}).get("after_allow_test_traffic") or {}
-    requests = checks.get("requests") or [{"path": "/"}]
-    return {
-        str(r.get("path", "/")).split("?", 1)[0]: (
-            int((r.get("expect_status") or [200])[0]),
-            r.get("body_contains") or "",
-        )
-        for r in requests
-        if isinstance(r, Mapping)
-    }
+    expects (the first expected status; the expected body text), read with the target model's own defaults. A
+    document whose smoke checks do not parse has none (such a target deploys nothing)."""
+    from pushdeploy.model.targets import SmokeChecks
+    from pydantic import ValidationError
+
+    try:
+        checks = SmokeChecks.model_validate((document.get("checks") or {}).get("after_allow_test_traffic") or {})
+    except (ValidationError, AttributeError):
+        return {}
+    return {r.path.split("?", 1)[0]: (r.expect_status[0], r.body_contains or "") for r in checks.requests}

@@ -300,16 +300,24 @@ def without_conflicts(targets: list[tuple[Target, str]]) -> tuple[list[Target], 
     return kept, list(errors.values())
 
 
-def parse_targets_document(document: Any, *, source: str) -> list[Target | TargetConfigError] | None:
-    """A file of targets: a list, ``targets:`` holding one, or a mapping of name -> document.
-
-    Each entry is validated on its own; None when the document is none of these shapes.
-    """
+def target_entries(document: Any) -> list[Any] | None:
+    """The target documents of a targets file: one target (a mapping with a target's own plain fields, such as its
+    name or repository, even when another key is misspelt), a list, ``targets:`` holding either, or a mapping of
+    name -> document. None when the file is none of these shapes."""
     if isinstance(document, dict) and "targets" in document:
         document = document["targets"]
     if isinstance(document, dict):
-        document = [{"name": k, **v} if isinstance(v, dict) else v for k, v in document.items()]
-    if not isinstance(document, list):
+        if any(key in Target.model_fields and not isinstance(value, dict) for key, value in document.items()):
+            return [document]
+        return [{"name": k, **v} if isinstance(v, dict) else v for k, v in document.items()]
+    return document if isinstance(document, list) else None
+
+
+def parse_targets_document(document: Any, *, source: str) -> list[Target | TargetConfigError] | None:
+    """A file of targets (the shapes of :func:`target_entries`). Each entry is validated on its own; None when the
+    document is none of these shapes."""
+    document = target_entries(document)
+    if document is None:
         return None
     parsed = [parse_target(item, default_name=f"#{i + 1}", source=source) for i, item in enumerate(document)]
     entries = [f"{source} entry {i + 1}" for i in range(len(parsed))]
