@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -137,3 +138,21 @@ class LambdaContext:
         import time as _time
 
         return max(0, int((self._deadline - _time.monotonic()) * 1000))
+
+
+START = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that moves only when told to; sleeping moves it and is recorded."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)

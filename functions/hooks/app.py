@@ -11,5 +11,9 @@ from pushdeploy.observability import logger, metrics, traced_handler
 @traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    verdict = runtime.services().hook_runner().handle(event, context.get_remaining_time_in_millis)
+    verdict = (
+        runtime.services()
+        .hook_runner()
+        .handle(event, context.get_remaining_time_in_millis, context.invoked_function_arn)
+    )
     return verdict.as_dict()

@@ -77,9 +77,21 @@ def test_every_built_in_scenario_passes(built_in_run):
         "alarm-flaps-during-revert",
         "fix-while-the-alarm-fires",
         "on-call-commands",
+        "long-bake",
     }
     assert all(r["passed"] for r in reports)
-    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 14
+    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 15
+
+
+def test_a_bake_longer_than_one_invocation_carries_on_in_scheduled_invocations(built_in_run):
+    _, _, reports = built_in_run
+    long_bake = next(r for r in reports if r["scenario"] == "long-bake")
+
+    [release] = [r for r in long_bake["releases"] if r["tag"] == "v1.1.0"]
+    assert release["status"] == "SUCCEEDED" and release["hook_invocations"]["AfterAllowTraffic"] == 3
+    handed_over = [e for e in long_bake["events"] if e["detail_type"] == "Scheduler"]
+    assert [e["function"] for e in handed_over] == ["AfterAllowTrafficHookFunction"] * 2  # invocations 2 and 3
+    assert "invocation 3 scheduled" in handed_over[0]["reason"] and "over 3 invocations" in handed_over[1]["reason"]
 
 
 def test_operator_commands_run_inside_virtual_time(built_in_run):

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pushdeploy import aws
+from pushdeploy import aws, clock
+from pushdeploy.model.events import HookInvocation
+from pushdeploy.settings import CONTINUATION_VARIABLES
 from pushdeploy_local.emulator import ecs as ecs_scheduler
 from pushdeploy_local.emulator.ecr import BlobServer, publish_image, serve_layer_downloads
 from pushdeploy_local.world.apps import LocalApp, smoke_answers
 
-from tests.helpers import REGION, LambdaContext, ledger, load_event, load_handler, push_event
+from tests.helpers import REGION, FakeClock, LambdaContext, ledger, load_event, load_handler, push_event
 
 REPO = "my-repository-name"
 
@@ -456,8 +459,8 @@ def test_an_exhausted_budget_reports_failed(world, codedeploy, lambda_context, m
 
     verdict, status = invoke_hook("AfterInstall", deployment_id, codedeploy, monkeypatch, timeout_ms=5_200)
 
-    assert status == "Failed"
-    assert "0/2 tasks after waiting" in verdict["reason"] or "time budget" in verdict["reason"]
+    assert status == "Failed"  # this function has no schedule group: it cannot carry the wait on, so it says so
+    assert "waited 0s of 10m" in verdict["reason"] and "cannot carry on" in verdict["reason"]
 
 
 def test_an_unknown_deployment_reports_failed(world, codedeploy, lambda_context, monkeypatch):
@@ -547,3 +550,134 @@ def test_an_invocation_without_ids_is_kept_and_not_reported(world, codedeploy, l
 
     assert verdict["status"] is None
     assert "LifecycleEventHookExecutionId" in ledger().unprocessable()[0]["reason"]
+
+
+# -- checks that outlast one invocation ------------------------------------------------------------------------
+@pytest.fixture
+def continuations(principals: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The long hooks' continuation settings as template.yaml renders them, and the stack's schedule group."""
+    rendered = dict(principals["CodeDeployHook_pushdeploy-test-AfterAllowTraffic"].environment)
+    for variable in CONTINUATION_VARIABLES:
+        monkeypatch.setenv(variable, rendered[variable])
+    aws.client("scheduler").create_schedule_group(Name=rendered["PUSHDEPLOY_CONTINUATION_GROUP"])
+    return rendered
+
+
+@pytest.fixture
+def virtual_time() -> Iterator[FakeClock]:
+    fake = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    clock.use(lambda: fake.now)
+    clock.use_sleep(fake.sleep)
+    yield fake
+    clock.reset()
+    clock.reset_sleep()
+
+
+def scheduled(continuations: dict[str, str], name: str) -> dict[str, Any]:
+    return dict(
+        aws.client("scheduler").get_schedule(Name=name, GroupName=continuations["PUSHDEPLOY_CONTINUATION_GROUP"])
+    )
+
+
+def continue_hook(stage: str, schedule: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What EventBridge Scheduler does when the schedule's time comes: invoke the hook with the schedule's input."""
+    monkeypatch.setenv("PUSHDEPLOY_HOOK_STAGE", stage)
+    payload = json.loads(schedule["Target"]["Input"])
+    return dict(load_handler("hooks").lambda_handler(payload, LambdaContext(f"CodeDeployHook_test-{stage}", 60_000)))
+
+
+def test_a_bake_longer_than_one_invocation_carries_on_and_the_last_invocation_reports(
+    world, codedeploy, lambda_context, monkeypatch, continuations, virtual_time, iam
+):
+    # Given a two-minute bake and a hook invocation with 55 s of budget (35 s once the final metrics are kept)
+    deployment_id = start_deployment(
+        world, lambda_context, digest="sha256:" + "a" * 64, target_changes=bake_target(bake_seconds=120)
+    )
+    began = virtual_time.now
+
+    # When CodeDeploy invokes AfterAllowTraffic
+    first, status = invoke_hook("AfterAllowTraffic", deployment_id, codedeploy, monkeypatch, timeout_ms=60_000)
+
+    # Then it bakes what it can, reports nothing, and schedules the next invocation with its progress
+    assert (first["status"], first["reported"], status) == ("InProgress", False, "InProgress"), first["reason"]
+    assert first["reason"].startswith("baked 35s of 2m; invocation 2 scheduled")
+    schedule = scheduled(continuations, f"AfterAllowTraffic-{deployment_id}-2")
+    at = began + timedelta(seconds=35 + 30)
+    assert schedule["ScheduleExpression"] == f"at({at:%Y-%m-%dT%H:%M:%S})"
+    assert (schedule["ScheduleExpressionTimezone"], schedule["ActionAfterCompletion"]) == ("UTC", "DELETE")
+    assert schedule["Target"]["Arn"].endswith(":function:CodeDeployHook_test-AfterAllowTraffic")
+    assert schedule["Target"]["RoleArn"] == continuations["PUSHDEPLOY_CONTINUATION_ROLE_ARN"]
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"] == continuations["PUSHDEPLOY_DEAD_LETTER_QUEUE_ARN"]
+    payload = json.loads(schedule["Target"]["Input"])
+    assert payload["DeploymentId"] == deployment_id and payload["PushdeployContinuation"]["invocation"] == 2
+    release = ledger().release_by_deployment(deployment_id)
+    assert release is not None and release.hooks["AfterAllowTraffic"]["status"] == "InProgress"
+    # the hook's own role may create the schedule and pass Scheduler its role, and nothing broader did it
+    grants = {(g.authorization.action, g.statement) for g in iam.granted if g.function.endswith("AfterAllowTraffic")}
+    assert {("scheduler:CreateSchedule", "ScheduleContinuations"), ("iam:PassRole", "PassContinuationRole")} <= grants
+
+    # When Scheduler invokes the hook a minute later
+    virtual_time.advance(60)
+    second = continue_hook("AfterAllowTraffic", schedule, monkeypatch)
+
+    # Then it bakes the rest (from the first invocation's start) and reports once
+    assert (second["status"], second["reported"], second["invocation"]) == ("Succeeded", True, 2), second["reason"]
+    quiet = next(c for c in second["checks"] if c["name"] == "alarms-quiet")
+    assert quiet["passed"] and "quiet for 2m" in quiet["message"] and "over 2 invocations" in second["reason"]
+    assert codedeploy.event_status(deployment_id, "AfterAllowTraffic") == "Succeeded"
+    assert virtual_time.now - began == timedelta(seconds=120)
+
+
+def test_a_continuation_of_a_deployment_that_ended_reports_nothing(
+    world, codedeploy, lambda_context, monkeypatch, continuations, virtual_time
+):
+    deployment_id = start_deployment(
+        world, lambda_context, digest="sha256:" + "a" * 64, target_changes=bake_target(bake_seconds=600)
+    )
+    invoke_hook("AfterAllowTraffic", deployment_id, codedeploy, monkeypatch, timeout_ms=60_000)
+    codedeploy.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=False)
+
+    verdict = continue_hook(
+        "AfterAllowTraffic", scheduled(continuations, f"AfterAllowTraffic-{deployment_id}-2"), monkeypatch
+    )
+
+    assert verdict["status"] is None and not verdict["reported"]
+    assert "is Stopped: the check that carried on ends here" in verdict["reason"]
+
+
+def test_a_check_that_would_outlast_codedeploys_hour_fails_instead_of_shortening(
+    world, codedeploy, lambda_context, monkeypatch, continuations, virtual_time
+):
+    # Given a bake whose hook began 59 minutes ago and that has five minutes still to go
+    deployment_id = start_deployment(
+        world, lambda_context, digest="sha256:" + "a" * 64, target_changes=bake_target(bake_seconds=3300)
+    )
+    execution_id = codedeploy.open_hook(deployment_id, "AfterAllowTraffic")
+    invocation = HookInvocation(deployment_id, execution_id)
+    began = virtual_time.now - timedelta(minutes=59)
+    payload = invocation.continued({"started_at": clock.iso(virtual_time.now - timedelta(minutes=50))}, began)
+    monkeypatch.setenv("PUSHDEPLOY_HOOK_STAGE", "AfterAllowTraffic")
+
+    verdict = load_handler("hooks").lambda_handler(
+        payload, LambdaContext("CodeDeployHook_test-AfterAllowTraffic", 60_000)
+    )
+
+    assert (verdict["status"], verdict["reported"]) == ("Failed", True)
+    assert "one-hour limit for a lifecycle hook" in verdict["reason"] and "not shortening" in verdict["reason"]
+    assert codedeploy.event_status(deployment_id, "AfterAllowTraffic") == "Failed"
+
+
+def test_an_unreadable_continuation_reports_failed(world, codedeploy, lambda_context, monkeypatch, continuations):
+    deployment_id = start_deployment(world, lambda_context, digest="sha256:" + "a" * 64)
+    execution_id = codedeploy.open_hook(deployment_id, "AfterAllowTraffic")
+    monkeypatch.setenv("PUSHDEPLOY_HOOK_STAGE", "AfterAllowTraffic")
+    payload = {
+        "DeploymentId": deployment_id,
+        "LifecycleEventHookExecutionId": execution_id,
+        "PushdeployContinuation": 7,
+    }
+
+    verdict = load_handler("hooks").lambda_handler(payload, LambdaContext("CodeDeployHook_test-AfterAllowTraffic"))
+
+    assert verdict["status"] == "Failed" and "cannot continue the check" in verdict["reason"]
+    assert codedeploy.event_status(deployment_id, "AfterAllowTraffic") == "Failed"

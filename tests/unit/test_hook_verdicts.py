@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from pushdeploy import aws, clock
-from pushdeploy.checks import Budget, BudgetExhausted, CheckResult
+from pushdeploy.checks import Budget, BudgetExhausted, CarryOn, CheckResult, HookContext
 from pushdeploy.services.hooks import conclude
 
-START = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
-
-
-class FakeClock:
-    """A clock that moves only when told to; sleeping moves it and is recorded."""
-
-    def __init__(self) -> None:
-        self.now = START
-        self.slept: list[float] = []
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.advance(seconds)
+from tests.helpers import START, FakeClock
 
 
 @pytest.fixture(autouse=True)
@@ -128,12 +114,54 @@ def test_a_negative_budget_is_already_spent(fake_clock: FakeClock) -> None:
         budget.wait(1)
 
 
-@pytest.mark.parametrize(("limit", "remaining"), [(10, 10), (600, 60)])
-def test_limited_to_never_extends_the_deadline(fake_clock: FakeClock, limit: float, remaining: float) -> None:
-    budget = Budget.seconds(60)
+def context(budget_seconds: float, resumed: dict[str, Any] | None = None) -> HookContext:
+    """A hook's context as the pausing and carrying-on parts see it (no AWS reads)."""
+    nothing: Any = None
+    return HookContext(
+        "AfterAllowTraffic",
+        nothing,
+        nothing,
+        nothing,
+        "",
+        "web",
+        8080,
+        Budget.seconds(budget_seconds),
+        resumed=resumed or {},
+    )
 
-    assert budget.limited_to(limit).remaining() == remaining
-    assert budget.remaining() == 60  # the original is untouched
+
+def test_pause_waits_while_the_invocation_has_time_left(fake_clock: FakeClock) -> None:
+    ctx = context(60)
+
+    assert ctx.pause(15, fake_clock.now + timedelta(minutes=5), "baked", keep=20)
+    assert fake_clock.slept == [15] and ctx.carry_on is None
+
+
+def test_pause_never_waits_past_the_checks_own_end(fake_clock: FakeClock) -> None:
+    ctx = context(60)
+
+    assert ctx.pause(15, fake_clock.now + timedelta(seconds=4), "baked")
+    assert fake_clock.slept == [4]
+
+
+def test_pause_carries_the_check_on_when_only_the_kept_time_is_left(fake_clock: FakeClock) -> None:
+    # Given a check that began 5 s ago in an invocation with 20 s left, all of it kept to conclude
+    ctx = context(25)
+    started = ctx.since()
+    fake_clock.advance(5)
+
+    # When it would wait again
+    waited = ctx.pause(15, fake_clock.now + timedelta(minutes=40), "baked 5s of 40m", keep=20, seen=["a"])
+
+    # Then it does not wait: the next invocation carries on from the first start, with the check's own state
+    assert not waited and fake_clock.slept == []
+    assert ctx.carry_on == CarryOn({"started_at": clock.iso(started), "seen": ["a"]}, "baked 5s of 40m")
+
+
+def test_a_resumed_check_counts_from_its_first_invocation(fake_clock: FakeClock) -> None:
+    ctx = context(60, {"started_at": "2024-05-01T09:40:00.000Z"})
+
+    assert ctx.since() == START - timedelta(minutes=20)
 
 
 def test_wait_sleeps_at_most_until_the_deadline(fake_clock: FakeClock) -> None:

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from pushdeploy.model.events import (
+    CONTINUATION_KEY,
     AlarmEvent,
     DeploymentEvent,
+    HookContinuation,
     HookInvocation,
     Ignored,
     alarm_kind,
@@ -384,6 +386,39 @@ def test_a_hook_invocation_lacking_an_id_is_malformed(change: dict[str, Any]) ->
     assert isinstance(outcome, Ignored)
     assert outcome.malformed
     assert "DeploymentId or LifecycleEventHookExecutionId" in outcome.reason
+
+
+def test_a_continuation_carries_codedeploys_ids_and_the_checks_progress() -> None:
+    first = parse_hook_invocation(load_event("codedeploy-lifecycle-hook-invocation.json"))
+    assert isinstance(first, HookInvocation)
+    began = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    payload = first.continued({"started_at": "2026-12-01T12:00:05.000Z"}, began)
+    second = parse_hook_invocation(json.loads(json.dumps(payload)))  # through Scheduler's Input (a JSON string)
+
+    assert isinstance(second, HookInvocation) and second.continuation is not None
+    assert (second.deployment_id, second.execution_id) == ("d-ABCDEF", "xxxxxxxxxxxxxxxxxxxxxxxx")
+    assert second.continuation == HookContinuation(2, began, {"started_at": "2026-12-01T12:00:05.000Z"})
+    assert second.continued({}, began)[CONTINUATION_KEY]["invocation"] == 3
+
+
+@pytest.mark.parametrize(
+    ("continuation", "problem"),
+    [
+        ("soon", "not an object"),
+        ({"invocation": 1, "hook_started_at": "2026-12-01T12:00:00Z", "state": {}}, "at least 2"),
+        ({"invocation": True, "hook_started_at": "2026-12-01T12:00:00Z", "state": {}}, "at least 2"),
+        ({"invocation": 2, "hook_started_at": "noon", "state": {}}, "ISO 8601"),
+        ({"invocation": 2, "hook_started_at": "2026-12-01T12:00:00Z", "state": []}, "state must be an object"),
+    ],
+)
+def test_an_unreadable_continuation_is_named_so_the_hook_can_report_failed(continuation: Any, problem: str) -> None:
+    event = {**load_event("codedeploy-lifecycle-hook-invocation.json"), CONTINUATION_KEY: continuation}
+
+    outcome = parse_hook_invocation(event)
+
+    assert isinstance(outcome, HookInvocation)  # CodeDeploy's ids are there: the hook reports
+    assert outcome.continuation is None and problem in str(outcome.continuation_problem)
 
 
 @pytest.mark.parametrize("repository", ["my__repo", "team/my---svc", "a.b_c/d-e", "x"])

@@ -107,6 +107,33 @@ def test_unknown_keys_are_refused_in_nested_sections_too() -> None:
         target(checks={"after_install": {"timeout": 60}})
 
 
+def test_a_40_minute_bake_is_a_valid_codedeploy_target() -> None:
+    # longer than any one invocation of the hook (15 minutes at most): it carries on in the next
+    assert (
+        target(checks={"after_allow_traffic": {"bake_seconds": 2400}}).checks.after_allow_traffic.bake_seconds == 2400
+    )
+
+
+@pytest.mark.parametrize(
+    "checks",
+    [
+        {"after_allow_traffic": {"bake_seconds": 3301}},
+        {"after_install": {"timeout_seconds": 3600}},
+        {"before_allow_traffic": {"timeout_seconds": 7200}},
+    ],
+)
+def test_a_check_longer_than_codedeploys_hour_is_refused_not_shortened(checks: dict[str, Any]) -> None:
+    with pytest.raises(
+        ValidationError, match="CodeDeploy fails a hook that has not reported within 60 minutes"
+    ) as raised:
+        target(checks=checks)
+    assert "at most 3300 s" in str(raised.value)
+
+
+def test_the_longest_check_codedeploy_allows_is_accepted() -> None:
+    assert target(checks={"after_allow_traffic": {"bake_seconds": 3300}})
+
+
 @pytest.mark.parametrize("port", [1, 80, 65535])
 def test_ports_at_the_edges_of_the_range_are_accepted(port: int) -> None:
     assert target(container_port=port).container_port == port

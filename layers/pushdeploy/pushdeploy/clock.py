@@ -16,6 +16,18 @@ def iso(moment: datetime | None = None) -> str:
     return (moment or now()).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def span(seconds: float) -> str:
+    """A duration as people write it: ``45s``, ``14m55s``, ``40m``, ``1h05m``."""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m" + (f"{secs:02d}s" if secs else "")
+    if minutes:
+        return f"{minutes}m" + (f"{secs:02d}s" if secs else "")
+    return f"{secs}s"
+
+
 def parse(text: str) -> datetime:
     """ISO 8601 as AWS writes it: ``...Z`` in envelopes, ``...+0000`` inside alarm details."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -99,10 +99,13 @@ class Services:
 
     def hook_runner(self) -> HookRunner:
         """The hook of this function's stage (``PUSHDEPLOY_HOOK_STAGE``, set per function by the template)."""
+        from pushdeploy.aws.scheduler import Continuations
         from pushdeploy.services.hooks import HookRunner
-        from pushdeploy.settings import hook_stage
+        from pushdeploy.settings import continuation_settings, hook_stage
 
-        return HookRunner(hook_stage(), self.ledger, self.catalog)
+        where = continuation_settings()
+        continuations = Continuations(*where) if where else None
+        return HookRunner(hook_stage(), self.ledger, self.catalog, continuations)
 
 
 _services: Services | None = None

@@ -29,6 +29,12 @@ VARIABLES = {
 }
 CLI_LOG_LEVEL_VARIABLE = "PUSHDEPLOY_CLI_LOG_LEVEL"  # the CLI's domain log level on stderr (default ERROR)
 HOOK_STAGE_VARIABLE = "PUSHDEPLOY_HOOK_STAGE"  # per hook function; read per invocation (see hook_stage())
+# per hook function whose checks may outlast an invocation; read per invocation (see continuation_settings())
+CONTINUATION_VARIABLES = (
+    "PUSHDEPLOY_CONTINUATION_GROUP",
+    "PUSHDEPLOY_CONTINUATION_ROLE_ARN",
+    "PUSHDEPLOY_DEAD_LETTER_QUEUE_ARN",
+)
 # stack output -> field (the CLI's way in)
 STACK_OUTPUTS = {
     "LedgerTableName": "table_name",
@@ -91,6 +97,14 @@ def hook_stage(environ: Mapping[str, str] | None = None) -> HookStageName:
         if stage == value:
             return stage
     raise ConfigurationError(f"environment variable {HOOK_STAGE_VARIABLE} is {value!r}, expected one of {stages}")
+
+
+def continuation_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str, str | None] | None:
+    """(schedule group, role Scheduler invokes with, dead-letter queue ARN) for a check that carries on in a new
+    invocation; None when this function has no schedule group (its checks never outlast an invocation)."""
+    values = [((os.environ if environ is None else environ).get(v) or "").strip() for v in CONTINUATION_VARIABLES]
+    group, role, dead_letters = values
+    return (group, role, dead_letters or None) if group and role else None
 
 
 def cli_log_level(environ: Mapping[str, str] | None = None) -> str:

@@ -406,7 +406,14 @@ def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
         "state_by_target": state,
         "quarantined": sorted(tag_of.get(q.digest, q.digest) for t in targets for q in ledger.quarantined(t)),
         "releases": [
-            {"target": r.target, "tag": r.tag, "status": r.status, "trigger": r.trigger, "reason": r.reason}
+            {
+                "target": r.target,
+                "tag": r.tag,
+                "status": r.status,
+                "trigger": r.trigger,
+                "reason": r.reason,
+                "hook_invocations": {stage: int(h.get("invocation") or 1) for stage, h in (r.hooks or {}).items()},
+            }
             for t in targets
             for r in reversed(ledger.releases(t, limit=50))
         ],
@@ -485,4 +492,11 @@ def _check(expect: Expect, report: dict[str, Any], images: Images) -> list[str]:
     for tag, text in expect.release_reason_contains.items():
         reasons = [r["reason"] or "" for r in report["releases"] if r["tag"] == tag]
         want(any(text in reason for reason in reasons), f"release {tag}'s reason {reasons} does not say {text!r}")
+    for tag, wanted_invocations in expect.hook_invocations.items():
+        took = [r["hook_invocations"] for r in report["releases"] if r["tag"] == tag]
+        for stage, count in wanted_invocations.items():
+            want(
+                any(t.get(stage) == count for t in took),
+                f"release {tag}'s {stage} took {[t.get(stage) for t in took]} invocation(s), expected {count}",
+            )
     return failures

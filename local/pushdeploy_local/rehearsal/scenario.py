@@ -204,6 +204,9 @@ class Expect(Strict):
     release_statuses: dict[str, ReleaseStatusName] = Field(default_factory=dict)
     notified: list[NotificationState] = Field(default_factory=list)
     release_reason_contains: dict[str, str] = Field(default_factory=dict)
+    hook_invocations: dict[str, dict[HookName, Annotated[int, Field(ge=1)]]] = Field(
+        default_factory=dict, description="per tag: how many invocations a hook took (a check that carried on: 2+)"
+    )
 
 
 class ScenarioDocument(Strict):

@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import yaml
+from pushdeploy import clock
 
 from pushdeploy_local.paths import ROOT
 
@@ -56,6 +58,7 @@ class Function:
     timeout: int
     environment: dict[str, str]
     retries: int
+    own_variables: tuple[str, ...] = ()  # every variable of its own Environment, resolved or not (!Ref, !GetAtt)
 
 
 @dataclass
@@ -86,18 +89,21 @@ class Delivery:
 
 
 class LambdaContext:
-    def __init__(self, function: Function) -> None:
+    """Lambda's context object. The function's timeout runs on the domain clock (the virtual one in a rehearsal):
+    a hook that bakes for ten virtual minutes has ten minutes less left, as on AWS."""
+
+    def __init__(self, function: Function, region: str, account: str) -> None:
         self.function_name = function.name
         self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:local:123456789012:function:{function.name}"
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{function.name}"
         self.memory_limit_in_mb = 512
         self.aws_request_id = f"local-{time.monotonic_ns()}"
         self.log_group_name = f"/aws/lambda/{function.name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + function.timeout
+        self._deadline = clock.now() + timedelta(seconds=function.timeout)
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - clock.now()).total_seconds() * 1000))
 
 
 def _sub(value: Any, stack_name: str) -> str:
@@ -109,6 +115,8 @@ def _sub(value: Any, stack_name: str) -> str:
 @dataclass
 class EventRouter:
     stack_name: str
+    region: str = "us-east-1"
+    account: str = "123456789012"
     template: dict[str, Any] = field(default_factory=load_template)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     on_dead_letter: Callable[[dict[str, Any], str], None] | None = None
@@ -126,7 +134,8 @@ class EventRouter:
             if resource.get("Type") != "AWS::Serverless::Function":
                 continue
             props = resource["Properties"]
-            env = {k: v for k, v in (props.get("Environment") or {}).get("Variables", {}).items() if isinstance(v, str)}
+            variables = (props.get("Environment") or {}).get("Variables", {})
+            env = {k: v for k, v in variables.items() if isinstance(v, str)}
             function = Function(
                 logical_id=logical_id,
                 name=_sub(props.get("FunctionName", logical_id), self.stack_name),
@@ -135,6 +144,7 @@ class EventRouter:
                 timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 environment=env,
                 retries=int((props.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)),
+                own_variables=tuple(variables),
             )
             self.functions[function.name] = function
             for event in (props.get("Events") or {}).values():
@@ -177,13 +187,13 @@ class EventRouter:
         identity = self.acting_as(function.name) if self.acting_as else contextlib.nullcontext()
         if not function.environment:  # nothing to set: invocations may run concurrently
             with identity:
-                return handler(payload, LambdaContext(function))
+                return handler(payload, LambdaContext(function, self.region, self.account))
         with self._lock:  # per-function variables (the hook's stage) are process-wide: one at a time
             saved = {k: os.environ.get(k) for k in function.environment}
             os.environ.update(function.environment)
             try:
                 with identity:
-                    return handler(payload, LambdaContext(function))
+                    return handler(payload, LambdaContext(function, self.region, self.account))
             finally:
                 for key, value in saved.items():
                     if value is None:

@@ -107,6 +107,22 @@ class LifecycleEngine:
     def active(self) -> bool:
         return any(d["status"] in ACTIVE for d in self.emulator.deployments.values())
 
+    def wake(self, deployment_id: str) -> None:
+        """Look at a deployment again now (a hook reported while its run was waiting)."""
+        run = self.runs.get(deployment_id)
+        if run is not None:
+            run.wake_at = None
+
+    def heard(self, verdict: Any) -> None:
+        """A hook's answer from an invocation CodeDeploy did not make itself (a continuation; the timeline shows its
+        delivery): its reason is the one shown when the hook's status changes."""
+        if not isinstance(verdict, dict) or not verdict.get("deployment_id") or not verdict.get("stage"):
+            return
+        run = self.runs.get(str(verdict["deployment_id"]))
+        if run is None:
+            return
+        run.hook_verdicts[str(verdict["stage"])] = str(verdict.get("reason") or "")
+
     # -- scheduling ------------------------------------------------------------------------------------------
     def step(self) -> datetime | None:
         """Advance every deployment that is due by one action; return the next wake-up (None: nothing to do)."""
@@ -238,6 +254,8 @@ class LifecycleEngine:
             delivery = self.world.router.invoke_async(function, payload, f"CodeDeploy lifecycle hook {stage}")
             verdict = delivery.response if isinstance(delivery.response, dict) else {}
             run.hook_verdicts[stage] = str(verdict.get("reason") or delivery.reason)
+            if verdict.get("status") == "InProgress":
+                self.world.note("hook", f"{stage}: carries on ({verdict.get('reason')})", run.deployment_id)
         status = self.emulator.event_status(run.deployment_id, stage)
         reason = run.hook_verdicts.get(stage, "")
         if status == "Succeeded":

@@ -120,6 +120,10 @@ def _transformed(names: StackNames) -> dict[str, Any]:
             os.environ["AWS_DEFAULT_REGION"] = previous
 
 
+# The property that names a resource, for the kinds whose Ref (or ARN) is built from the name the template gives.
+NAME_PROPERTY = {"AWS::Scheduler::ScheduleGroup": "Name", "AWS::Lambda::Function": "FunctionName"}
+
+
 class Resolver:
     """CloudFormation's intrinsic functions over the transformed template, with this world's names."""
 
@@ -156,6 +160,9 @@ class Resolver:
             return known[attribute]
         resource = self.template["Resources"].get(logical_id, {})
         kind, physical = resource.get("Type", ""), f"{self.names.stack}-{logical_id}"
+        named = (resource.get("Properties") or {}).get(NAME_PROPERTY.get(kind, ""))
+        if named is not None:  # a resource the template names itself is called that
+            physical = str(self.resolve(named))
         region, account = self.names.region, self.names.account
         arns = {
             "AWS::IAM::Role": f"arn:aws:iam::{account}:role/{physical}",
@@ -164,6 +171,7 @@ class Resolver:
             "AWS::SNS::Topic": f"arn:aws:sns:{region}:{account}:{physical}",
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{physical}",
             "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account}:function:{physical}",
+            "AWS::Scheduler::ScheduleGroup": f"arn:aws:scheduler:{region}:{account}:schedule-group/{physical}",
         }
         if attribute == "Arn":
             return arns.get(kind, f"arn:aws:local:{region}:{account}:{physical}")
@@ -231,6 +239,80 @@ class Resolver:
 _NO_VALUE = object()
 
 
+def _role_documents(resolver: Resolver, resources: dict[str, Any], role_id: str) -> tuple[list[Any], list[str]]:
+    """The policy documents attached to a role (managed, AWS-managed, inline) and their names."""
+    role = resources[role_id]["Properties"]
+    documents: list[dict[str, Any]] = []
+    names_: list[str] = []
+    for attached in resolver.resolve(role.get("ManagedPolicyArns") or []):
+        managed = next(
+            (
+                rid
+                for rid, r in resources.items()
+                if r["Type"] == "AWS::IAM::ManagedPolicy" and resolver.attribute(rid, "Ref") == attached
+            ),
+            None,
+        )
+        if managed is not None:
+            if "Condition" in resources[managed] and not resolver.condition(resources[managed]["Condition"]):
+                continue
+            documents.append(resolver.resolve(resources[managed]["Properties"]["PolicyDocument"]))
+            names_.append(managed)
+        elif attached in AWS_MANAGED:
+            documents.append({"Version": "2012-10-17", "Statement": AWS_MANAGED[attached]})
+            names_.append(attached.rsplit("/", 1)[-1])
+    for inline in role.get("Policies") or []:
+        documents.append(resolver.resolve(inline["PolicyDocument"]))
+        names_.append(str(inline.get("PolicyName")))
+    return documents, names_
+
+
+@dataclass(frozen=True)
+class ServiceRole:
+    """A role of the stack that an AWS service assumes (EventBridge Scheduler's execution role): who may assume it
+    (its trust policy, conditions included) and what it may do."""
+
+    arn: str
+    trust: dict[str, Any]
+    documents: tuple[dict[str, Any], ...]
+
+    def assumable_by(self, service: str, context: Mapping[str, Any]) -> bool:
+        for statement in self.trust.get("Statement") or []:
+            services = (statement.get("Principal") or {}).get("Service") or []
+            services = [services] if isinstance(services, str) else services
+            if service not in services:
+                continue
+            plain = {k: v for k, v in statement.items() if k != "Principal"}
+            trust = {"Version": "2012-10-17", "Statement": [{**plain, "Resource": "*"}]}
+            if policy.evaluate([trust], "sts:AssumeRole", self.arn, context).allowed:
+                return True
+        return False
+
+    def allows(self, action: str, resource: str, context: Mapping[str, Any] | None = None) -> bool:
+        return policy.evaluate(self.documents, action, resource, context or {}).allowed
+
+
+def render_service_roles(names: StackNames) -> dict[str, ServiceRole]:
+    """Every role of the stack that a service (not a function of the stack) assumes, by ARN."""
+    template = _transformed(names)
+    resolver = Resolver(template, names)
+    resources = template["Resources"]
+    roles: dict[str, ServiceRole] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        trust = resolver.resolve(resource["Properties"].get("AssumeRolePolicyDocument") or {})
+        services: list[str] = []
+        for statement in trust.get("Statement") or []:
+            named = (statement.get("Principal") or {}).get("Service") or []
+            services.extend([named] if isinstance(named, str) else named)
+        if not services or "lambda.amazonaws.com" in services:
+            continue
+        arn = resolver.attribute(logical_id, "Arn")
+        roles[arn] = ServiceRole(arn, trust, tuple(_role_documents(resolver, resources, logical_id)[0]))
+    return roles
+
+
 def render_principals(names: StackNames) -> dict[str, Principal]:
     """Each function of the stack (by its resolved FunctionName) and the policies of the role it runs as."""
     template = _transformed(names)
@@ -246,29 +328,7 @@ def render_principals(names: StackNames) -> dict[str, Principal]:
         function = str(resolver.resolve(properties.get("FunctionName", logical_id)))
         role_ref = properties["Role"]["Fn::GetAtt"]  # ["X", "Arn"] from SAM, "X.Arn" as written in the template
         role_id = role_ref.split(".", 1)[0] if isinstance(role_ref, str) else role_ref[0]
-        role = resources[role_id]["Properties"]
-        documents: list[dict[str, Any]] = []
-        names_: list[str] = []
-        for attached in resolver.resolve(role.get("ManagedPolicyArns") or []):
-            managed = next(
-                (
-                    rid
-                    for rid, r in resources.items()
-                    if r["Type"] == "AWS::IAM::ManagedPolicy" and resolver.attribute(rid, "Ref") == attached
-                ),
-                None,
-            )
-            if managed is not None:
-                if "Condition" in resources[managed] and not resolver.condition(resources[managed]["Condition"]):
-                    continue
-                documents.append(resolver.resolve(resources[managed]["Properties"]["PolicyDocument"]))
-                names_.append(managed)
-            elif attached in AWS_MANAGED:
-                documents.append({"Version": "2012-10-17", "Statement": AWS_MANAGED[attached]})
-                names_.append(attached.rsplit("/", 1)[-1])
-        for inline in role.get("Policies") or []:
-            documents.append(resolver.resolve(inline["PolicyDocument"]))
-            names_.append(str(inline.get("PolicyName")))
+        documents, names_ = _role_documents(resolver, resources, role_id)
         variables = resolver.resolve((properties.get("Environment") or {}).get("Variables") or {})
         code = properties.get("Code") or {}
         code_uri = str(code.get("S3Key", "")) if isinstance(code, dict) else ""

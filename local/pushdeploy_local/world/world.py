@@ -42,6 +42,7 @@ from pushdeploy_local.world.bus import Delivery, EventRouter, Schedule
 from pushdeploy_local.world.clock import VirtualClock
 from pushdeploy_local.world.engine import LifecycleEngine
 from pushdeploy_local.world.environment import Environment, EnvironmentSpec, WorldSetup, build
+from pushdeploy_local.world.scheduler import SchedulerPlayer
 from pushdeploy_local.world.traffic import LoadBalancerDns, LocalListener
 
 STACK = "pushdeploy-local"
@@ -300,7 +301,18 @@ class World:
         self.emulator.listeners.append(self._on_codedeploy)
         self.enforcer = iam.Enforcer(self._principals(), ACCOUNT, self._deployment_group_of)
         iam.install(self.enforcer)
-        self.router = EventRouter(STACK, on_dead_letter=self._dead_letter, acting_as=self.enforcer.acting_as)
+        self.router = EventRouter(
+            STACK,
+            region=self.spec.region,
+            account=ACCOUNT,
+            on_dead_letter=self._dead_letter,
+            acting_as=self.enforcer.acting_as,
+        )
+        self._resolve_function_environments()
+        self.service_roles = iam.render_service_roles(self._stack_names())
+        self.scheduler = SchedulerPlayer(
+            ACCOUNT, self.spec.region, self.seed, lambda: self.service_roles, lambda: self.router, self.note
+        )
         self.engine = LifecycleEngine(self, seed=self.seed)
         return self
 
@@ -332,6 +344,10 @@ class World:
         if spec is not None and spec != self.spec:
             self.spec = spec
             self.enforcer.principals = self._principals()
+            self.service_roles = iam.render_service_roles(self._stack_names())
+            self.router.region = self.scheduler.region = self.spec.region
+            self._resolve_function_environments()
+        self.scheduler = dataclasses.replace(self.scheduler, _offsets={}, _ran=set())
         self.clock.current = datetime.now(UTC).replace(microsecond=0)
         registry_as_ecr(now=self.clock.now)  # the registry's clock starts again with the world's
         self.emulator.__init__(  # type: ignore[misc]
@@ -353,21 +369,32 @@ class World:
         self.apps.clear()
         self.listeners.clear()
 
+    def _stack_names(self) -> iam.StackNames:
+        table_arn = f"arn:aws:dynamodb:{self.spec.region}:{ACCOUNT}:table/{self.spec.table}"
+        return iam.StackNames(
+            stack=STACK,
+            account=ACCOUNT,
+            region=self.spec.region,
+            parameters={"Stage": self.spec.stage},
+            physical={
+                "LedgerTable": {"Ref": self.spec.table, "Arn": table_arn},
+                "NotificationTopic": {"Ref": self._topic_arn()},
+            },
+        )
+
     def _principals(self) -> dict[str, iam.Principal]:
         """The functions' roles as template.yaml renders for this world's stack, stage and names."""
-        table_arn = f"arn:aws:dynamodb:{self.spec.region}:{ACCOUNT}:table/{self.spec.table}"
-        return iam.render_principals(
-            iam.StackNames(
-                stack=STACK,
-                account=ACCOUNT,
-                region=self.spec.region,
-                parameters={"Stage": self.spec.stage},
-                physical={
-                    "LedgerTable": {"Ref": self.spec.table, "Arn": table_arn},
-                    "NotificationTopic": {"Ref": self._topic_arn()},
-                },
-            )
-        )
+        return iam.render_principals(self._stack_names())
+
+    def _resolve_function_environments(self) -> None:
+        """A function's own variables that the template gives as !Ref/!GetAtt (the continuation schedule group and
+        role), resolved with this world's names as CloudFormation would."""
+        for function in self.router.functions.values():
+            principal = self.enforcer.principals.get(function.name)
+            resolved = dict(principal.environment) if principal else {}
+            for variable in function.own_variables:
+                if variable in resolved:
+                    function.environment[variable] = resolved[variable]
 
     def _deployment_group_of(self, deployment_id: str) -> tuple[str, str] | None:
         found = self.emulator.deployments.get(deployment_id)
@@ -399,6 +426,8 @@ class World:
         self.inbox = sqs.create_queue(QueueName=f"{STACK}-inbox")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+        # the stack's schedule group for checks that carry on in a new invocation (ContinuationScheduleGroup)
+        aws.client("scheduler").create_schedule_group(Name=f"{STACK}-continuations")
 
     def _read_notifications(self) -> None:
         if not getattr(self, "inbox", None):
@@ -585,13 +614,13 @@ class World:
         self.events.append(event)
 
     def _due(self) -> datetime | None:
-        """Move delayed events that are due into the queue; the next one's time."""
+        """Move delayed events that are due into the queue; the next one's (or a schedule's) time."""
         now = self.clock.now()
         for due, event in sorted(self.delayed, key=lambda d: d[0]):
             if due <= now:
                 self.delayed.remove((due, event))
                 self.events.append(event)
-        return min((due for due, _ in self.delayed), default=None)
+        return self._earliest(min((due for due, _ in self.delayed), default=None), self.scheduler.next_due())
 
     def _event_time(self) -> str:
         """An EventBridge envelope's ``time``: whole seconds (two events in one second cannot be ordered by it)."""
@@ -622,9 +651,13 @@ class World:
         return dict(event)
 
     def drain(self) -> None:
-        """Deliver every queued event (deliveries may queue more)."""
+        """Deliver every queued event (deliveries may queue more) and run the schedules that are due."""
         self._due()
-        delivered = bool(self.events or self.scheduled)
+        ran = self.scheduler.run_due(self.clock.now())
+        self.deliveries.extend(ran)
+        for delivery in ran:
+            self.engine.heard(delivery.response)
+        delivered = bool(self.events or self.scheduled or ran)
         while self.events or self.scheduled:
             if self.scheduled:
                 schedule = self.scheduled.popleft()
@@ -649,6 +682,9 @@ class World:
         self.note("dlq", f"dead-lettered: {error}")
 
     def _on_codedeploy(self, kind: str, deployment: dict[str, Any]) -> None:
+        if kind == "hook-reported":  # CodeDeploy moves on as soon as a hook reports (a continuation reports late)
+            self.engine.wake(deployment["deploymentId"])
+            return
         state = {"started": "START", "ready": "READY"}.get(kind)
         if kind == "finished":
             state = {"Succeeded": "SUCCESS", "Failed": "FAILURE", "Stopped": "STOP"}[deployment["status"]]
@@ -872,7 +908,7 @@ class World:
             wake = self._earliest(self.engine.step(), self._due())
             self.drain()
             if wake is None:
-                if not self.engine.active() and not self.events and not self.delayed:
+                if not self.engine.active() and not self.events and not self.delayed and not self.scheduler.pending():
                     return True
                 continue
             if wake > self.clock.now():

@@ -33,6 +33,15 @@ class BudgetExhausted(Exception):
     """The hook's time budget ran out before a check could conclude."""
 
 
+@dataclass(frozen=True)
+class CarryOn:
+    """A check that outlasts this invocation: where it stands (JSON, handed to the next invocation of the same hook)
+    and what it has done so far, in words."""
+
+    state: dict[str, Any]
+    progress: str
+
+
 @dataclass
 class Budget:
     """A deadline on the (possibly virtual) clock, shared by every check of one hook invocation."""
@@ -45,9 +54,6 @@ class Budget:
 
     def remaining(self) -> float:
         return (self.deadline - clock.now()).total_seconds()
-
-    def limited_to(self, seconds: float) -> Budget:
-        return Budget(min(self.deadline, clock.now() + timedelta(seconds=seconds)))
 
     def wait(self, seconds: float) -> None:
         """Sleep ``seconds`` or until the deadline, whichever is first; raise when nothing is left."""
@@ -71,6 +77,29 @@ class HookContext:
     budget: Budget
     notes: list[str] = field(default_factory=list)
     remedy: bool = False  # a revert or an operator's rollback: alarms the bad release left firing never block it
+    resumed: dict[str, Any] = field(default_factory=dict)  # the state an earlier invocation carried on with
+    carry_on: CarryOn | None = None  # set by a check that continues in the next invocation
+
+    def since(self) -> datetime:
+        """When this check began, across invocations (the first invocation's clock reading)."""
+        text = self.resumed.setdefault("started_at", clock.iso())
+        return clock.parse(str(text))
+
+    def continue_later(self, progress: str, **state: Any) -> list[CheckResult]:
+        """Hand the rest of the check to the next invocation; nothing is concluded yet."""
+        kept = {"started_at": clock.iso(self.since()), **{k: v for k, v in state.items() if v is not None}}
+        self.carry_on = CarryOn(kept, progress)
+        return []
+
+    def pause(self, seconds: float, until: datetime, progress: str, *, keep: float = 0.0, **state: Any) -> bool:
+        """Wait ``seconds`` (never past ``until``) and return True; or, when this invocation has no time left for it
+        (``keep`` seconds kept back to conclude), carry the check on to the next invocation and return False."""
+        room = self.budget.remaining() - keep
+        if room <= 0:
+            self.continue_later(progress, **state)
+            return False
+        self.budget.wait(min(seconds, room, max(0.0, (until - clock.now()).total_seconds())))
+        return True
 
     @cached_property
     def task_definition(self) -> dict[str, Any]:

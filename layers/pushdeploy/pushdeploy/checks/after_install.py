@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from pushdeploy import clock
 from pushdeploy.aws.ecs import stopped_task_reasons
 from pushdeploy.checks import CheckResult, HookContext
 
@@ -9,7 +12,9 @@ POLL_SECONDS = 10.0
 
 
 def run(ctx: HookContext) -> list[CheckResult]:
-    budget = ctx.budget.limited_to(ctx.target.checks.after_install.timeout_seconds)
+    timeout = ctx.target.checks.after_install.timeout_seconds
+    started = ctx.since()
+    deadline = started + timedelta(seconds=timeout)
     while True:
         task_set = ctx.replacement_task_set()
         if task_set is None:
@@ -44,15 +49,19 @@ def run(ctx: HookContext) -> list[CheckResult]:
                     limit=desired,
                 )
             ]
-        if budget.remaining() <= 0:
+        if clock.now() >= deadline:
             why = f"; stopped tasks: {'; '.join(r for _, r in stopped)}" if stopped else ""
             return [
                 CheckResult(
                     "replacement-running",
                     False,
-                    f"task set {task_set.get('id')} runs {running}/{desired} tasks after waiting{why}",
+                    f"task set {task_set.get('id')} runs {running}/{desired} tasks after waiting "
+                    f"{clock.span(timeout)}{why}",
                     value=running,
                     limit=desired,
                 )
             ]
-        budget.wait(POLL_SECONDS)
+        elapsed = clock.span((clock.now() - started).total_seconds())
+        waited = f"waited {elapsed} of {clock.span(timeout)} for the replacement"
+        if not ctx.pause(POLL_SECONDS, deadline, f"{waited} ({running}/{desired} running)"):
+            return []

@@ -10,6 +10,7 @@ from pushdeploy.checks import CheckResult, HookContext
 from pushdeploy.checks.target_health import replacement_target_group_arn
 
 MAX_POLL_SECONDS = 15.0
+CONCLUDE_SECONDS = 20.0  # kept back from an invocation's budget to read the production metrics at the end
 
 
 def alarms_in_alarm(names: list[str], since: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -81,14 +82,12 @@ def target_group_metrics(
 
 def run(ctx: HookContext) -> list[CheckResult]:
     settings = ctx.target.checks.after_allow_traffic
-    bake_seconds = min(float(settings.bake_seconds), max(0.0, ctx.budget.remaining()))
-    if bake_seconds < settings.bake_seconds:
-        ctx.notes.append(f"bake shortened to {bake_seconds:.0f} s by the function's time budget")
-    started = clock.now()
+    bake_seconds = float(settings.bake_seconds)
+    started = ctx.since()  # a bake that outlasts one invocation carries on in the next, from where it stood
     bake_until = started + timedelta(seconds=bake_seconds)
     watched = ctx.watched_alarms
     results: list[CheckResult] = []
-    during_remedy: set[str] = set()
+    during_remedy: set[str] = {str(a) for a in ctx.resumed.get("alarms_during_remedy") or []}
     while True:
         fresh, stale = alarms_in_alarm(watched, ctx.deployment_started_at)
         if fresh and ctx.remedy:
@@ -108,7 +107,11 @@ def run(ctx: HookContext) -> list[CheckResult]:
         if clock.now() >= bake_until:
             break
         poll = max(1.0, min(MAX_POLL_SECONDS, bake_seconds / 10))
-        ctx.budget.wait(min(poll, (bake_until - clock.now()).total_seconds()))
+        baked = f"baked {clock.span((clock.now() - started).total_seconds())} of {clock.span(bake_seconds)}"
+        if not ctx.pause(
+            poll, bake_until, baked, keep=CONCLUDE_SECONDS, alarms_during_remedy=sorted(during_remedy) or None
+        ):
+            return []
     note = f"; ignored (already in ALARM before the deployment): {[a['AlarmName'] for a in stale]}" if stale else ""
     if during_remedy:
         results.append(
@@ -126,7 +129,7 @@ def run(ctx: HookContext) -> list[CheckResult]:
             CheckResult(
                 "alarms-quiet",
                 True,
-                f"{len(watched)} watched alarm(s) quiet for {bake_seconds:.0f} s{note}",
+                f"{len(watched)} watched alarm(s) quiet for {clock.span(bake_seconds)}{note}",
                 value=watched,
                 limit="OK",
             )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pushdeploy import aws
+from datetime import timedelta
+
+from pushdeploy import aws, clock
 from pushdeploy.checks import CheckResult, HookContext
 
 POLL_SECONDS = 5.0
@@ -17,7 +19,9 @@ def replacement_target_group_arn(ctx: HookContext) -> str | None:
 
 
 def run(ctx: HookContext) -> list[CheckResult]:
-    budget = ctx.budget.limited_to(ctx.target.checks.before_allow_traffic.timeout_seconds)
+    timeout = ctx.target.checks.before_allow_traffic.timeout_seconds
+    started = ctx.since()
+    deadline = started + timedelta(seconds=timeout)
     task_set = ctx.replacement_task_set()
     if task_set is None:
         return [CheckResult("replacement-healthy", False, f"no task set runs {ctx.task_definition_arn}")]
@@ -45,7 +49,7 @@ def run(ctx: HookContext) -> list[CheckResult]:
                     limit=desired,
                 )
             ]
-        if budget.remaining() <= 0:
+        if clock.now() >= deadline:
             detail = "; ".join(unhealthy) or f"{len(healthy)} healthy, {desired} wanted"
             return [
                 CheckResult(
@@ -56,4 +60,7 @@ def run(ctx: HookContext) -> list[CheckResult]:
                     limit=desired,
                 )
             ]
-        budget.wait(POLL_SECONDS)
+        elapsed = clock.span((clock.now() - started).total_seconds())
+        waited = f"waited {elapsed} of {clock.span(timeout)} for healthy targets"
+        if not ctx.pause(POLL_SECONDS, deadline, f"{waited} ({len(healthy)}/{desired} healthy)"):
+            return []

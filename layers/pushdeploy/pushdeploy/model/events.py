@@ -185,11 +185,56 @@ def is_scheduled_sweep(event: Any) -> bool:
 
 # -- lifecycle-hook invocations ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class HookContinuation:
+    """What a hook invocation that ran out of time hands to the next one (the input of the schedule invoking it)."""
+
+    invocation: int  # 2 for the first continuation
+    hook_started_at: datetime  # when the first invocation began: CodeDeploy's hour counts from about then
+    state: dict[str, Any]  # the check's own progress (JSON)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"invocation": self.invocation, "hook_started_at": clock.iso(self.hook_started_at), "state": self.state}
+
+
+CONTINUATION_KEY = "PushdeployContinuation"  # beside CodeDeploy's two keys in a continuation's payload
+
+
+@dataclass(frozen=True)
 class HookInvocation:
-    """CodeDeploy's payload to a lifecycle-hook function: what to report on."""
+    """CodeDeploy's payload to a lifecycle-hook function: what to report on (and, in a continuation, where the
+    earlier invocation left off)."""
 
     deployment_id: str
     execution_id: str
+    continuation: HookContinuation | None = None
+    continuation_problem: str | None = None  # a continuation that cannot be read: the hook reports Failed
+
+    def continued(self, state: dict[str, Any], started_at: datetime) -> dict[str, Any]:
+        """The payload of the next invocation: CodeDeploy's keys and the progress to resume from."""
+        previous = self.continuation
+        following = HookContinuation(previous.invocation + 1 if previous else 2, started_at, state)
+        return {
+            "DeploymentId": self.deployment_id,
+            "LifecycleEventHookExecutionId": self.execution_id,
+            CONTINUATION_KEY: following.as_dict(),
+        }
+
+
+def _continuation(value: Any) -> HookContinuation | str:
+    if not isinstance(value, dict):
+        return f"{CONTINUATION_KEY} is a {type(value).__name__}, not an object"
+    invocation, started, state = value.get("invocation"), value.get("hook_started_at"), value.get("state")
+    if not isinstance(invocation, int) or isinstance(invocation, bool) or invocation < 2:
+        return f"{CONTINUATION_KEY}.invocation must be a whole number of at least 2, not {invocation!r}"
+    if not isinstance(state, dict):
+        return f"{CONTINUATION_KEY}.state must be an object"
+    try:
+        moment = clock.parse(str(started)) if isinstance(started, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        return f"{CONTINUATION_KEY}.hook_started_at must be an ISO 8601 time, not {started!r}"
+    return HookContinuation(invocation, moment, state)
 
 
 def parse_hook_invocation(event: Any) -> HookInvocation | Ignored:
@@ -200,4 +245,9 @@ def parse_hook_invocation(event: Any) -> HookInvocation | Ignored:
         return Ignored(
             "event lacks DeploymentId or LifecycleEventHookExecutionId: nothing can be reported", malformed=True
         )
-    return HookInvocation(deployment_id, execution_id)
+    if CONTINUATION_KEY not in event:
+        return HookInvocation(deployment_id, execution_id)
+    continuation = _continuation(event[CONTINUATION_KEY])
+    if isinstance(continuation, str):
+        return HookInvocation(deployment_id, execution_id, continuation_problem=continuation)
+    return HookInvocation(deployment_id, execution_id, continuation)

@@ -51,7 +51,7 @@ class BeforeInstallChecks(_Strict):
 
 
 class AfterInstallChecks(_Strict):
-    timeout_seconds: Annotated[int, Field(gt=0, le=3300)] = 600
+    timeout_seconds: Annotated[int, Field(gt=0, le=86_400)] = 600
 
 
 class SmokeChecks(_Strict):
@@ -64,11 +64,17 @@ class SmokeChecks(_Strict):
 
 
 class BeforeAllowTrafficChecks(_Strict):
-    timeout_seconds: Annotated[int, Field(gt=0, le=3300)] = 300
+    timeout_seconds: Annotated[int, Field(gt=0, le=86_400)] = 300
+
+
+# A check longer than one invocation carries on in the next; the hook must still report within the controller's
+# limit. CodeDeploy: "an hour"; 5 minutes kept for the hand-overs (each up to 90 s late) and the final metrics.
+CODEDEPLOY_HOOK_LIMIT_SECONDS = 3600
+LONGEST_CODEDEPLOY_CHECK_SECONDS = CODEDEPLOY_HOOK_LIMIT_SECONDS - 300
 
 
 class AfterAllowTrafficChecks(_Strict):
-    bake_seconds: Annotated[int, Field(ge=0, le=840)] = 120
+    bake_seconds: Annotated[int, Field(ge=0, le=86_400)] = 120
     max_5xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
     max_latency_ms: Annotated[int, Field(gt=0)] = 2000
     latency_statistic: Literal["p99", "p95", "p90", "p50", "Maximum", "Average"] = "p99"
@@ -108,6 +114,24 @@ class Target(_Strict):
     rollback: RollbackSettings = RollbackSettings()
     keep_task_definitions: Annotated[int, Field(ge=2, le=1000)] = 10
     notify: NotifySettings = NotifySettings()
+
+    @field_validator("checks")
+    @classmethod
+    def _within_the_hook_limit(cls, value: Checks) -> Checks:
+        """A check may outlast an invocation, never the controller's limit for a hook (never silently shortened)."""
+        longest = LONGEST_CODEDEPLOY_CHECK_SECONDS
+        for name, seconds in (
+            ("after_allow_traffic.bake_seconds", value.after_allow_traffic.bake_seconds),
+            ("after_install.timeout_seconds", value.after_install.timeout_seconds),
+            ("before_allow_traffic.timeout_seconds", value.before_allow_traffic.timeout_seconds),
+        ):
+            if seconds > longest:
+                raise ValueError(
+                    f"{name} is {seconds} s, longer than a CodeDeploy lifecycle hook may take: CodeDeploy fails a "
+                    f"hook that has not reported within {CODEDEPLOY_HOOK_LIMIT_SECONDS // 60} minutes, so at most "
+                    f"{longest} s ({longest // 60} minutes; the rest is kept for hand-overs between invocations)"
+                )
+        return value
 
     @field_validator("tag_pattern")
     @classmethod

@@ -4,6 +4,10 @@ Whatever happens (an exception, an unknown deployment, a target with bad config,
 time budget running out) the hook reports ``Failed`` with the reason, so CodeDeploy never waits for its
 one-hour timeout. The one exception is a deployment of an application no target names: pushdeploy's
 validators do not vouch for deployments they were not configured for, so they report nothing (and say so).
+
+A check that outlasts one invocation (a 40-minute bake; the function may run 15) carries on: the invocation
+schedules the next one with its progress (:mod:`pushdeploy.aws.scheduler`) and reports nothing; the last one
+reports. Every hand-over keeps to CodeDeploy's one-hour limit for a hook, or the hook reports ``Failed``.
 """
 
 from __future__ import annotations
@@ -12,20 +16,24 @@ import contextvars
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pushdeploy import clock
 from pushdeploy.aws import codedeploy
+from pushdeploy.aws.scheduler import PRECISION, Continuations
 from pushdeploy.checks import Budget, BudgetExhausted, CheckResult, HookContext
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import HookStage
-from pushdeploy.model.events import Ignored, parse_hook_invocation
+from pushdeploy.model.events import HookInvocation, Ignored, parse_hook_invocation
 from pushdeploy.model.releases import REMEDY_TRIGGERS
 from pushdeploy.model.targets import TargetCatalog
 from pushdeploy.observability import count, logger
 
 REPORT_MARGIN_SECONDS = 5.0  # kept back from the Lambda's remaining time to record and report
+HOOK_LIMIT = timedelta(hours=1)  # CodeDeploy fails a hook that has not reported within an hour
+CONTINUE_AFTER = timedelta(seconds=30)  # a continuation is set this long after its hand-over (then Scheduler's minute)
 Status = Literal["Succeeded", "Failed"]
 
 
@@ -44,12 +52,13 @@ def _stage_checks(stage: HookStage) -> Callable[[HookContext], list[CheckResult]
 @dataclass
 class Verdict:
     stage: str
-    status: Status | None  # None: not reported (no target names this deployment)
+    status: Status | Literal["InProgress"] | None  # None: not reported; InProgress: carried on in a new invocation
     reason: str
     deployment_id: str | None = None
     target: str | None = None
     checks: list[CheckResult] = field(default_factory=list)
     reported: bool = False
+    invocation: int = 1  # 2 and up: a continuation of a check that outlasted the earlier invocation(s)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +68,7 @@ class Verdict:
             "deployment_id": self.deployment_id,
             "target": self.target,
             "reported": self.reported,
+            "invocation": self.invocation,
             "checks": [c.as_dict() for c in self.checks],
         }
 
@@ -77,8 +87,9 @@ class HookRunner:
     stage: HookStage
     ledger: Ledger
     load_catalog: Callable[[], TargetCatalog]
+    continuations: Continuations | None = None  # None: no schedule group configured, checks cannot carry on
 
-    def handle(self, event: Any, remaining_ms: Callable[[], int]) -> Verdict:
+    def handle(self, event: Any, remaining_ms: Callable[[], int], function_arn: str | None = None) -> Verdict:
         invocation = parse_hook_invocation(event)
         if isinstance(invocation, Ignored):
             logger.error("unusable hook invocation", hook=self.stage, reason=invocation.reason)
@@ -90,13 +101,17 @@ class HookRunner:
         deployment_id, execution_id = invocation.deployment_id, invocation.execution_id
         verdict = Verdict(self.stage, "Failed", "not evaluated", deployment_id)
         try:
-            self._evaluate(verdict, deployment_id, remaining_ms)
+            self._evaluate(verdict, invocation, remaining_ms, function_arn)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a Failed report with its reason
             logger.exception("hook failed", hook=self.stage, deployment_id=deployment_id)
             verdict.status, verdict.reason = "Failed", f"{type(exc).__name__}: {exc}"
         if verdict.status is None:
             return verdict
         self._record(verdict)
+        if verdict.status == "InProgress":
+            count("HookContinued", hook=self.stage)
+            logger.info("hook carries on", hook=self.stage, deployment_id=deployment_id, reason=verdict.reason)
+            return verdict
         verdict.reported = self._report(deployment_id, execution_id, verdict.status)
         count("HookSucceeded" if verdict.status == "Succeeded" else "HookFailed", hook=self.stage)
         log = logger.info if verdict.status == "Succeeded" else logger.warning
@@ -111,11 +126,26 @@ class HookRunner:
         )
         return verdict
 
-    def _evaluate(self, verdict: Verdict, deployment_id: str, remaining_ms: Callable[[], int]) -> None:
+    def _evaluate(
+        self,
+        verdict: Verdict,
+        invocation: HookInvocation,
+        remaining_ms: Callable[[], int],
+        function_arn: str | None,
+    ) -> None:
+        deployment_id = invocation.deployment_id
+        if invocation.continuation_problem:
+            verdict.reason = f"cannot continue the check: {invocation.continuation_problem}"
+            return
         try:
             deployment = codedeploy.get_deployment(deployment_id)
         except DeploymentNotFound as exc:
             verdict.reason = str(exc)
+            return
+        if invocation.continuation and not deployment.is_active:
+            verdict.status = None  # stopped or failed while the check carried on: nothing is waiting for a report
+            verdict.reason = f"deployment {deployment_id} is {deployment.status}: the check that carried on ends here"
+            logger.info("continuation ends", hook=self.stage, deployment_id=deployment_id, status=deployment.status)
             return
         application, group_name = deployment.application, deployment.deployment_group
         catalog = self.load_catalog()
@@ -155,6 +185,7 @@ class HookRunner:
             verdict.reason = "the deployment's revision has no AppSpec TaskDefinition"
             return
         seconds = remaining_ms() / 1000.0 - REPORT_MARGIN_SECONDS
+        continuation = invocation.continuation
         ctx = HookContext(
             stage=self.stage,
             target=target,
@@ -165,11 +196,50 @@ class HookRunner:
             container_port=spec.container_port or target.container_port,
             budget=Budget.seconds(seconds),
             remedy=deployment.started_as in REMEDY_TRIGGERS,
+            resumed=dict(continuation.state) if continuation else {},
         )
+        hook_started_at = continuation.hook_started_at if continuation else clock.now()
         verdict.checks = _run_with_watchdog(_stage_checks(self.stage), ctx, real_seconds=seconds)
+        invocations = verdict.invocation = continuation.invocation if continuation else 1
+        if ctx.carry_on is not None and not [c for c in verdict.checks if not c.passed and c.severity == "error"]:
+            self._carry_on(verdict, invocation, ctx, hook_started_at, function_arn)
+            return
         verdict.status, verdict.reason = conclude(verdict.checks)
+        if invocations > 1:
+            ctx.notes.append(f"over {invocations} invocations")
         if ctx.notes:
             verdict.reason += " (" + "; ".join(ctx.notes) + ")"
+
+    def _carry_on(
+        self,
+        verdict: Verdict,
+        invocation: HookInvocation,
+        ctx: HookContext,
+        hook_started_at: datetime,
+        function_arn: str | None,
+    ) -> None:
+        """Schedule the next invocation with the check's progress, inside CodeDeploy's hour; else Failed."""
+        assert ctx.carry_on is not None
+        progress = ctx.carry_on.progress
+        at = clock.now() + CONTINUE_AFTER
+        if at + PRECISION + timedelta(seconds=REPORT_MARGIN_SECONDS) > hook_started_at + HOOK_LIMIT:
+            verdict.reason = (
+                f"{progress}: the next invocation would come after CodeDeploy's one-hour limit for a lifecycle hook "
+                f"(this hook began {clock.iso(hook_started_at)}); not shortening the check"
+            )
+            return
+        if self.continuations is None or not function_arn:
+            verdict.reason = (
+                f"{progress}: the check outlasts this invocation and cannot carry on "
+                "(PUSHDEPLOY_CONTINUATION_GROUP/_ROLE_ARN unset; the template sets them)"
+            )
+            return
+        payload = invocation.continued({**ctx.resumed, **ctx.carry_on.state}, hook_started_at)
+        following = payload["PushdeployContinuation"]["invocation"]
+        name = f"{self.stage}-{invocation.deployment_id}-{following}"
+        outcome = self.continuations.schedule(name, at, function_arn, payload)
+        verdict.status = "InProgress"
+        verdict.reason = f"{progress}; invocation {following} {outcome} for {clock.iso(at)}"
 
     def _record(self, verdict: Verdict) -> None:
         if not verdict.deployment_id or not verdict.target:
@@ -187,6 +257,7 @@ class HookRunner:
                     "status": verdict.status,
                     "reason": verdict.reason,
                     "at": clock.iso(),
+                    "invocation": verdict.invocation,
                     "checks": [c.as_dict() for c in verdict.checks],
                 },
             )

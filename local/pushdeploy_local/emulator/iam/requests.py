@@ -321,6 +321,36 @@ def _secretsmanager(call: Call) -> list[Authorization]:
     raise UnmodelledCall(f"secretsmanager:{call.operation}")
 
 
+def _scheduler(call: Call) -> list[Authorization]:
+    if call.operation == "CreateSchedule":
+        p = call.params
+        group, name = str(p.get("GroupName") or "default"), str(p["Name"])
+        needed = [
+            Authorization(
+                "scheduler:CreateSchedule",
+                _on(call, "scheduler", "CreateSchedule", "schedule", GroupName=group, ScheduleName=name),
+            )
+        ]
+        role = (p.get("Target") or {}).get("RoleArn")
+        if role:  # the schedule's execution role is passed to Scheduler (Scheduler User Guide, setting up)
+            _check("iam", "PassRole", "role")
+            needed.append(Authorization("iam:PassRole", str(role), {"iam:PassedToService": "scheduler.amazonaws.com"}))
+        return needed
+    raise UnmodelledCall(f"scheduler:{call.operation}")
+
+
+def _lambda(call: Call) -> list[Authorization]:
+    if call.operation == "Invoke":  # the IAM action is lambda:InvokeFunction
+        name = str(call.params["FunctionName"])
+        function = name.split(":function:", 1)[-1].split(":", 1)[0] if name.startswith("arn:") else name
+        return [
+            Authorization(
+                "lambda:InvokeFunction", _on(call, "lambda", "InvokeFunction", "function", FunctionName=function)
+            )
+        ]
+    raise UnmodelledCall(f"lambda:{call.operation}")
+
+
 SERVICES: dict[str, Callable[[Call], list[Authorization]]] = {
     "ecs": _ecs,
     "ecr": _ecr,
@@ -331,6 +361,8 @@ SERVICES: dict[str, Callable[[Call], list[Authorization]]] = {
     "elbv2": _elbv2,
     "sns": _sns,
     "secretsmanager": _secretsmanager,
+    "scheduler": _scheduler,
+    "lambda": _lambda,
 }
 
 
