@@ -107,6 +107,60 @@ def test_unknown_keys_are_refused_in_nested_sections_too() -> None:
         target(checks={"after_install": {"timeout": 60}})
 
 
+NATIVE = {k: v for k, v in WEB.items() if k not in ("application", "deployment_group")} | {
+    "cluster": "web-cluster",
+    "service": "web",
+}
+
+
+def test_a_service_under_ecs_own_controller_is_named_by_cluster_and_service() -> None:
+    web = Target.model_validate(NATIVE)
+
+    assert not web.through_codedeploy and (web.cluster, web.service) == ("web-cluster", "web")
+    with pytest.raises(ValueError, match="deploys through ECS"):
+        _ = web.group
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"cluster": "web-cluster", "service": "web"}, "not both"),
+        ({"deployment_group": None}, "application and deployment_group go together"),
+        ({"application": None, "deployment_group": None}, "which service?"),
+    ],
+)
+def test_a_target_names_exactly_one_way_to_its_service(changes: dict[str, Any], message: str) -> None:
+    document = {k: v for k, v in {**WEB, **changes}.items() if v is not None}
+
+    with pytest.raises(ValidationError, match=message):
+        Target.model_validate(document)
+
+
+def test_two_targets_on_one_ecs_service_deploy_neither() -> None:
+    again = {**NATIVE, "name": "web-again", "cluster": "arn:aws:ecs:us-west-2:123456789012:cluster/web-cluster"}
+
+    catalog = build_catalog({PREFIX + "web": NATIVE, PREFIX + "web-again": again}, prefix=PREFIX)
+
+    assert catalog.targets == ()
+    assert {(e.field, e.reason.split(" '")[0]) for e in catalog.errors} == {("service", "ECS service shared with")}
+
+
+def test_a_service_event_finds_its_target_by_the_service_arn() -> None:
+    catalog = build_catalog({PREFIX + "web": NATIVE, PREFIX + "api": {**WEB, "name": "api"}}, prefix=PREFIX)
+
+    found = catalog.for_service("arn:aws:ecs:us-west-2:123456789012:service/web-cluster/web")
+
+    assert found is not None and found.name == "web"
+    assert catalog.for_service("arn:aws:ecs:us-west-2:123456789012:service/other-cluster/web") is None
+
+
+def test_an_ecs_controlled_target_may_bake_longer_than_codedeploys_hour() -> None:
+    # ECS re-invokes a hook that answers IN_PROGRESS until the hook's own timeout (up to 24 hours)
+    web = Target.model_validate({**NATIVE, "checks": {"after_allow_traffic": {"bake_seconds": 4 * 3600}}})
+
+    assert web.checks.after_allow_traffic.bake_seconds == 4 * 3600
+
+
 def test_a_40_minute_bake_is_a_valid_codedeploy_target() -> None:
     # longer than any one invocation of the hook (15 minutes at most): it carries on in the next
     assert (

@@ -15,6 +15,7 @@ from pushdeploy.model.targets import (
     TargetConfigError,
     document_problems,
     parse_targets_document,
+    service_key,
     target_entries,
 )
 from pushdeploy.runtime import Services
@@ -106,9 +107,13 @@ def validate(paths: list[str], online: Callable[[], Services] | None = None) -> 
 
 
 def _clashes(documents: list[tuple[dict[str, Any], str]]) -> list[list[str]]:
-    """Targets that cannot coexist: one name twice, one deployment group twice (neither would deploy)."""
+    """Targets that cannot coexist: one name, one deployment group or one ECS service twice (neither deploys)."""
     rows = []
-    for field_name, key in (("name", lambda d: str(d["name"])), ("deployment_group", _group_of)):
+    for field_name, key in (
+        ("name", lambda d: str(d["name"])),
+        ("deployment_group", _group_of),
+        ("service", _service_of),
+    ):
         seen: dict[Any, list[tuple[dict[str, Any], str]]] = {}
         for document, source in documents:
             if key(document) is not None:
@@ -116,7 +121,11 @@ def _clashes(documents: list[tuple[dict[str, Any], str]]) -> list[list[str]]:
         for clash in (c for c in seen.values() if len(c) > 1):
             for index, (document, source) in enumerate(clash):
                 others = ", ".join(f"{d['name']!r} ({s})" for i, (d, s) in enumerate(clash) if i != index)
-                what = "declared more than once: also in" if field_name == "name" else "deployment group shared with"
+                what = {
+                    "name": "declared more than once: also in",
+                    "deployment_group": "deployment group shared with",
+                    "service": "ECS service shared with",
+                }[field_name]
                 rows.append([source, str(document["name"]), field_name, f"{what} {others}; neither deploys"])
     return rows
 
@@ -124,6 +133,11 @@ def _clashes(documents: list[tuple[dict[str, Any], str]]) -> list[list[str]]:
 def _group_of(document: dict[str, Any]) -> tuple[str, str] | None:
     application, group = document.get("application"), document.get("deployment_group")
     return (application, group) if isinstance(application, str) and isinstance(group, str) else None
+
+
+def _service_of(document: dict[str, Any]) -> tuple[str, str] | None:
+    cluster, service = document.get("cluster"), document.get("service")
+    return service_key(cluster, service) if isinstance(cluster, str) and isinstance(service, str) else None
 
 
 def _unknown_configs(documents: list[tuple[dict[str, Any], str]], known: set[str]) -> list[list[str]]:
@@ -194,15 +208,18 @@ def diff(services: Services, path: str) -> Answer:
 
 def list_targets(services: Services) -> Answer:
     catalog = services.target_admin.catalog()
-    rows = [
-        [t.name, t.repository, t.tag_pattern, f"{t.application}/{t.deployment_group}", t.on_busy, "valid"]
-        for t in catalog.targets
-    ]
+    rows = [[t.name, t.repository, t.tag_pattern, _deploys_through(t), t.on_busy, "valid"] for t in catalog.targets]
     rows += [[e.target, "", "", "", "", f"invalid: {e.field}: {e.reason}"] for e in catalog.errors]
-    columns = ["target", "repository", "tag_pattern", "deployment_group", "on_busy", "config"]
+    columns = ["target", "repository", "tag_pattern", "deploys_through", "on_busy", "config"]
     return Answer(
         f"{len(catalog.targets)} target(s) under {services.settings.targets_path}",
-        ["target", "repository", "tag rule", "deployment group", "on_busy", "config"],
+        ["target", "repository", "tag rule", "deploys through", "on_busy", "config"],
         rows,
         [dict(zip(columns, r, strict=True)) for r in rows],
     )
+
+
+def _deploys_through(target: Target) -> str:
+    if target.through_codedeploy:
+        return "CodeDeploy " + "/".join(target.group)
+    return f"ECS {'/'.join(service_key(target.cluster, target.service))}"

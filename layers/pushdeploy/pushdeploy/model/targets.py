@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 OnBusyPolicy = Literal["queue-latest", "supersede", "reject"]
 Severity = Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"]
@@ -104,8 +104,12 @@ class Target(_Strict):
     name: Annotated[str, Field(pattern=_NAME)]
     repository: Annotated[str, Field(min_length=2, max_length=256)]
     tag_pattern: str
-    application: Annotated[str, Field(min_length=1, max_length=100)]
-    deployment_group: Annotated[str, Field(min_length=1, max_length=100)]
+    # A CODE_DEPLOY service is named by its CodeDeploy application and deployment group; a service under ECS's own
+    # controller (blue/green, linear, canary or rolling) by its cluster and service. One pair, never both.
+    application: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    deployment_group: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    cluster: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    service: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
     container_name: Annotated[str, Field(min_length=1, max_length=255)]
     container_port: Annotated[int, Field(ge=1, le=65535)]
     deployment_config: str | None = None
@@ -115,10 +119,43 @@ class Target(_Strict):
     keep_task_definitions: Annotated[int, Field(ge=2, le=1000)] = 10
     notify: NotifySettings = NotifySettings()
 
+    @model_validator(mode="after")
+    def _one_way_to_deploy(self) -> Target:
+        by_group = (self.application, self.deployment_group)
+        by_service = (self.cluster, self.service)
+        if any(v is not None for v in by_group) and any(v is not None for v in by_service):
+            raise ValueError(
+                "name either a CodeDeploy application and deployment_group (a service under the CODE_DEPLOY "
+                "controller) or a cluster and service (a service under ECS's own controller), not both"
+            )
+        for pair, names in ((by_group, "application and deployment_group"), (by_service, "cluster and service")):
+            if any(v is None for v in pair) and any(v is not None for v in pair):
+                raise ValueError(f"{names} go together: name both")
+        if all(v is None for v in (*by_group, *by_service)):
+            raise ValueError(
+                "which service? name its cluster and service (ECS blue/green, linear, canary or rolling), or the "
+                "CodeDeploy application and deployment_group it deploys through"
+            )
+        return self
+
+    @property
+    def through_codedeploy(self) -> bool:
+        """Deployed by CodeDeploy (its group names the service); otherwise by ECS itself."""
+        return self.application is not None
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """(application, deployment group) of a CodeDeploy target."""
+        if self.application is None or self.deployment_group is None:
+            raise ValueError(f"target {self.name} deploys through ECS ({self.cluster}/{self.service}), not CodeDeploy")
+        return self.application, self.deployment_group
+
     @field_validator("checks")
     @classmethod
-    def _within_the_hook_limit(cls, value: Checks) -> Checks:
+    def _within_the_hook_limit(cls, value: Checks, info: ValidationInfo) -> Checks:
         """A check may outlast an invocation, never the controller's limit for a hook (never silently shortened)."""
+        if info.data.get("application") is None:
+            return value  # ECS's lifecycle hooks: IN_PROGRESS re-invocations up to the hook's own timeout
         longest = LONGEST_CODEDEPLOY_CHECK_SECONDS
         for name, seconds in (
             ("after_allow_traffic.bake_seconds", value.after_allow_traffic.bake_seconds),
@@ -169,6 +206,21 @@ class TargetConfigError:
         return f"target {self.target!r}: {self.field}: {self.reason}"
 
 
+def _last(value: str) -> str:
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+
+def service_key(cluster: str | None, service: str | None) -> tuple[str, str]:
+    """A service as (cluster name, service name), whether named by names or ARNs."""
+    return _last(cluster or ""), _last(service or "")
+
+
+def _key_of(service_arn: str) -> tuple[str, str]:
+    """(cluster, service) of ``arn:aws:ecs:<region>:<account>:service/<cluster>/<service>``."""
+    parts = service_arn.split(":service/", 1)[-1].split("/")
+    return (parts[0], parts[1]) if len(parts) == 2 else ("", parts[-1])
+
+
 @dataclass(frozen=True)
 class TargetCatalog:
     targets: tuple[Target, ...] = ()
@@ -184,6 +236,12 @@ class TargetCatalog:
         return next(
             (t for t in self.targets if t.application == application and t.deployment_group == deployment_group),
             None,
+        )
+
+    def for_service(self, service_arn: str) -> Target | None:
+        """The ECS-controlled target of a service (``arn:...:service/<cluster>/<service>``)."""
+        return next(
+            (t for t in self.targets if t.cluster and service_key(t.cluster, t.service) == _key_of(service_arn)), None
         )
 
     def error_for(self, name: str) -> TargetConfigError | None:
@@ -300,15 +358,25 @@ def without_conflicts(targets: list[tuple[Target, str]]) -> tuple[list[Target], 
     by_group: dict[tuple[str, str], list[tuple[Target, str]]] = {}
     for target, source in targets:
         by_name.setdefault(target.name, []).append((target, source))
-        by_group.setdefault((target.application, target.deployment_group), []).append((target, source))
+        where = target.group if target.through_codedeploy else service_key(target.cluster, target.service)
+        by_group.setdefault(where, []).append((target, source))
     errors: dict[str, TargetConfigError] = {}
     for clash, field_name, what in (
         *((c, "name", "declared more than once") for c in by_name.values() if len(c) > 1),
-        *((c, "deployment_group", "deployment group shared with") for c in by_group.values() if len(c) > 1),
+        *(
+            (c, "deployment_group", "deployment group shared with")
+            for c in by_group.values()
+            if len(c) > 1 and c[0][0].through_codedeploy
+        ),
+        *(
+            (c, "service", "ECS service shared with")
+            for c in by_group.values()
+            if len(c) > 1 and not c[0][0].through_codedeploy
+        ),
     ):
         for target, source in clash:
             others = ", ".join(f"{t.name!r} ({s})" for t, s in clash if s != source or t is not target)
-            reason = f"{what} {others}" if field_name == "deployment_group" else f"{what}: also in {others}"
+            reason = f"{what} {others}" if field_name != "name" else f"{what}: also in {others}"
             errors.setdefault(
                 source,
                 TargetConfigError(

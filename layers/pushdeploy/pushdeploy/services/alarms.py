@@ -48,11 +48,11 @@ class AlarmResponder:
     def _watched(target: Target) -> tuple[str, ...]:
         if target.rollback.alarms is not None:
             return tuple(target.rollback.alarms)
-        return codedeploy.describe_group(target.application, target.deployment_group).alarms
+        return codedeploy.describe_group(*target.group).alarms
 
     def _respond(self, target: Target, alarm: AlarmEvent) -> Result:
         why = f"alarm {alarm.name} ({alarm.kind}) in ALARM: {alarm.reason}"
-        for deployment_id in codedeploy.active_deployment_ids(target.application, target.deployment_group):
+        for deployment_id in codedeploy.active_deployment_ids(*target.group):
             deployment = codedeploy.get_deployment(deployment_id)
             remedy = remedy_in_flight(self.ledger, deployment)
             if remedy is not None:

@@ -67,7 +67,7 @@ class Inspection:
         return name in ECS_DEFAULT_CONFIGS or codedeploy.deployment_config_exists(name)
 
     def live(self, target: Target) -> Live:
-        group = codedeploy.describe_group(target.application, target.deployment_group)
+        group = codedeploy.describe_group(*target.group)
         service = ecs.describe_service(group.cluster, group.service)
         image = ecs.image_of(service.task_definition_arn, target.container_name)
         ref = parse_image_uri(image or "")
@@ -83,7 +83,7 @@ class Inspection:
 
     def status(self, target: Target) -> TargetStatus:
         live = self.live(target)
-        active_ids = codedeploy.active_deployment_ids(target.application, target.deployment_group)
+        active_ids = codedeploy.active_deployment_ids(*target.group)
         active = self.progress(codedeploy.get_deployment(active_ids[0])) if active_ids else None
         quarantined = self.ledger.quarantined(target.name)
         tags = {}
@@ -107,7 +107,7 @@ class Inspection:
         that it is an ECS blue/green group), its deployment configs, its repository, its alarms."""
         problems: list[tuple[str, str]] = []
         try:
-            group = codedeploy.describe_group(target.application, target.deployment_group, refresh=True)
+            group = codedeploy.describe_group(*target.group, refresh=True)
         except DeploymentGroupNotFound as exc:
             problems.append(("deployment_group", str(exc)))
             group = None

@@ -216,7 +216,7 @@ class Lifecycle:
         if release.status != "FAILED" or not release.task_definition_arn:
             return None
         try:
-            group = codedeploy.describe_group(target.application, target.deployment_group)
+            group = codedeploy.describe_group(*target.group)
             stopped = ecs.stopped_task_reasons(group.cluster, release.task_definition_arn)
         except Exception:  # noqa: BLE001 - an explanation is a nicety; the failure is recorded regardless
             logger.exception("could not read the replacement's stopped tasks", target=target.name)
@@ -344,6 +344,6 @@ class Lifecycle:
             if self.sync_deployment(target, release.deployment_id).reason.startswith("release "):
                 fixed += 1
         self.promote_if_due(target)
-        if not codedeploy.active_deployment_ids(target.application, target.deployment_group):
+        if not codedeploy.active_deployment_ids(*target.group):
             self.starter.start_pending(target)
         return fixed

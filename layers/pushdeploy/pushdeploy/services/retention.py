@@ -32,7 +32,7 @@ class Retention:
     def prune(self, target: Target) -> list[str]:
         """Deregister revisions beyond ``keep_task_definitions``; housekeeping that never fails the caller."""
         try:
-            group = codedeploy.describe_group(target.application, target.deployment_group)
+            group = codedeploy.describe_group(*target.group)
             service = ecs.describe_service(group.cluster, group.service)
             removed = ecs.prune(
                 family_of(service.task_definition_arn),

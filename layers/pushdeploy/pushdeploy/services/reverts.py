@@ -156,7 +156,7 @@ class Reverts:
         ``to`` names: a digest or a tag of a succeeded release). A remedy in flight is never stopped unless
         ``force``: :class:`RemedyInProgress` says what is happening."""
         reason = "rollback requested by an operator"
-        active = codedeploy.active_deployment_ids(target.application, target.deployment_group)
+        active = codedeploy.active_deployment_ids(*target.group)
         if active and to is not None:
             raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:
@@ -212,7 +212,7 @@ class Reverts:
     def rollback_plan(self, target: Target, *, to: str | None, force: bool = False) -> str:
         """What :meth:`operator_rollback` would do, in words, read-only (for the confirmation prompt). Raises what
         it would raise."""
-        active = codedeploy.active_deployment_ids(target.application, target.deployment_group)
+        active = codedeploy.active_deployment_ids(*target.group)
         if active and to is not None:
             raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:

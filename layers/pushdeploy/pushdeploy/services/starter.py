@@ -53,7 +53,7 @@ class Starter:
     ) -> Result:
         """Deploy ``release``: clone + pin the current task definition (or use ``task_definition_arn``
         as is, for reverts), create the deployment; when the group is busy apply ``target.on_busy``."""
-        group = codedeploy.describe_group(target.application, target.deployment_group)
+        group = codedeploy.describe_group(*target.group)
         service = ecs.describe_service(group.cluster, group.service)
         registered_here = task_definition_arn is None
         new_arn = task_definition_arn or ecs.register_pinned_revision(
@@ -65,8 +65,7 @@ class Starter:
         alarms = self._alarm_override(release, group)
         try:
             deployment_id = codedeploy.create_deployment(
-                target.application,
-                target.deployment_group,
+                *target.group,
                 appspec.revision(),
                 config_name=config,
                 description=description,
@@ -231,7 +230,7 @@ class Starter:
         remedy = self.ledger.get_pending(target.name, remedy=True) is not None
         if not remedy and self.ledger.get_pending(target.name) is None:
             return None
-        if codedeploy.active_deployment_ids(target.application, target.deployment_group):
+        if codedeploy.active_deployment_ids(*target.group):
             return None
         pending = self.ledger.take_pending(target.name, remedy=remedy)
         if pending is None:
