@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from pushdeploy.model.targets import TargetCatalog
     from pushdeploy.services.alarms import AlarmResponder
     from pushdeploy.services.deployer import Deployer
+    from pushdeploy.services.ecs_hooks import EcsHookRunner
     from pushdeploy.services.hooks import HookRunner
     from pushdeploy.services.inspection import Inspection
     from pushdeploy.services.lifecycle import Lifecycle
@@ -97,6 +98,12 @@ class Services:
 
         return TargetAdmin(self.settings.targets_path, self.catalog)
 
+    def ecs_hook_runner(self) -> EcsHookRunner:
+        """ECS's lifecycle hook (services under ECS's own controller): one function for every stage."""
+        from pushdeploy.services.ecs_hooks import EcsHookRunner
+
+        return EcsHookRunner(self.ledger, self.catalog)
+
     def hook_runner(self) -> HookRunner:
         """The hook of this function's stage (``PUSHDEPLOY_HOOK_STAGE``, set per function by the template)."""
         from pushdeploy.aws.scheduler import Continuations
@@ -132,9 +139,10 @@ def reset() -> None:
     """Forget every cached service, client and cache (tests; the local world between environments)."""
     global _services
     from pushdeploy import aws
-    from pushdeploy.aws import codedeploy, ssm
+    from pushdeploy.aws import codedeploy, ecs, ssm
 
     _services = None
     aws.reset_clients()
     codedeploy.clear_cache()
+    ecs.clear_setups()
     ssm.clear_cache()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from pushdeploy import aws
 from pushdeploy.errors import TaskDefinitionError
+from pushdeploy.model.ecs_deployments import ServiceDeployment, ServiceSetup
 from pushdeploy.model.taskdefs import (
     ServiceState,
     container_image,
@@ -90,3 +93,49 @@ def stopped_task_reasons(cluster: str, task_definition_arn: str) -> list[tuple[s
         reasons = [task.get("stoppedReason") or "", *(c.get("reason") or "" for c in task.get("containers", []))]
         found.append((str(task["taskArn"]), " / ".join(r for r in reasons if r) or "no reason given"))
     return found
+
+
+# -- services under ECS's own controller (blue/green, linear, canary, rolling) ---------------------------------------
+_SETUP_TTL_SECONDS = 300.0
+_setups: dict[tuple[str, str], tuple[float, ServiceSetup]] = {}
+_setups_lock = threading.Lock()
+
+
+def service_setup(cluster: str, service: str, *, refresh: bool = False) -> ServiceSetup:
+    """How a service deploys (controller, strategy, alarms, hooks, listener rules), cached per process for a few
+    minutes like a deployment group (it rarely changes)."""
+    key = (cluster, service)
+    now = time.monotonic()
+    cached = _setups.get(key)
+    if cached and not refresh and now - cached[0] < _SETUP_TTL_SECONDS:
+        return cached[1]
+    response = aws.ecs_client().describe_services(cluster=cluster, services=[service])
+    services = response.get("services") or []
+    if not services or services[0].get("status") == "INACTIVE":
+        reason = (response.get("failures") or [{}])[0].get("reason", "not found")
+        raise TaskDefinitionError(f"ECS service {service} in cluster {cluster}: {reason}")
+    setup = ServiceSetup.from_api(dict(services[0]))
+    with _setups_lock:
+        _setups[key] = (now, setup)
+    return setup
+
+
+def clear_setups() -> None:
+    with _setups_lock:
+        _setups.clear()
+
+
+def revision_task_definition(revision_arn: str) -> str:
+    """The task definition a service revision runs (DescribeServiceRevisions)."""
+    described = aws.ecs_client().describe_service_revisions(serviceRevisionArns=[revision_arn])
+    revisions = described.get("serviceRevisions") or []
+    if not revisions:
+        reason = (described.get("failures") or [{}])[0].get("reason", "not found")
+        raise TaskDefinitionError(f"service revision {revision_arn}: {reason}")
+    return str(revisions[0]["taskDefinition"])
+
+
+def service_deployment(arn: str) -> ServiceDeployment | None:
+    described = aws.ecs_client().describe_service_deployments(serviceDeploymentArns=[arn])
+    found = described.get("serviceDeployments") or []
+    return ServiceDeployment.from_api(dict(found[0])) if found else None

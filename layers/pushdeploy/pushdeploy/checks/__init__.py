@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pushdeploy import aws, clock
-from pushdeploy.model.deployments import Deployment, DeploymentGroup
 from pushdeploy.model.targets import Target
 
 Severity = Literal["error", "warning", "info"]
@@ -63,14 +62,48 @@ class Budget:
         clock.sleep(min(seconds, left))
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """What a deployment brings up: CodeDeploy's replacement task set, or the ECS deployment of the target
+    service revision (green)."""
+
+    id: str
+    desired: int
+    running: int
+    target_group_arn: str | None = None
+    kind: str = "task set"  # or "service revision"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+class Rollout(Protocol):
+    """Where a deployment runs and how to find what it brings up, whoever deploys it (CodeDeploy or ECS)."""
+
+    @property
+    def cluster(self) -> str: ...
+
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def alarms(self) -> tuple[str, ...]: ...
+
+    def test_listener_arns(self) -> tuple[str, ...]: ...
+
+    def prod_listener_arns(self) -> tuple[str, ...]: ...
+
+    def replacement(self, task_definition_arn: str) -> Replacement | None: ...
+
+
 @dataclass
 class HookContext:
     """What every check of a hook may look at. AWS reads are lazy and cached for the invocation."""
 
     stage: str
     target: Target
-    group: DeploymentGroup
-    deployment: Deployment
+    rollout: Rollout
+    started_at: datetime  # when the deployment began
     task_definition_arn: str
     container_name: str
     container_port: int
@@ -107,25 +140,18 @@ class HookContext:
         return dict(described["taskDefinition"])
 
     def service(self) -> dict[str, Any]:
-        response = aws.client("ecs").describe_services(cluster=self.group.cluster, services=[self.group.service])
+        cluster, name = self.rollout.cluster, self.rollout.service
+        response = aws.client("ecs").describe_services(cluster=cluster, services=[name])
         services = response.get("services") or []
         if not services:
-            raise LookupError(f"ECS service {self.group.service} in cluster {self.group.cluster} not found")
+            raise LookupError(f"ECS service {name} in cluster {cluster} not found")
         return dict(services[0])
 
-    def replacement_task_set(self) -> dict[str, Any] | None:
-        """The task set CodeDeploy created for this deployment's task definition (not the PRIMARY one)."""
-        task_sets = self.service().get("taskSets") or []
-        ours = [ts for ts in task_sets if ts.get("taskDefinition") == self.task_definition_arn]
-        non_primary = [ts for ts in ours if ts.get("status") != "PRIMARY"]
-        chosen = (non_primary or ours or [None])[0]
-        return dict(chosen) if chosen else None
-
-    @property
-    def deployment_started_at(self) -> datetime:
-        return self.deployment.created_at or clock.now()
+    def replacement(self) -> Replacement | None:
+        """What this deployment brings up for its task definition, as the service reports it now."""
+        return self.rollout.replacement(self.task_definition_arn)
 
     @property
     def watched_alarms(self) -> list[str]:
         configured = self.target.rollback.alarms
-        return list(configured) if configured is not None else list(self.group.alarms)
+        return list(configured) if configured is not None else list(self.rollout.alarms)

@@ -16,24 +16,23 @@ def run(ctx: HookContext) -> list[CheckResult]:
     started = ctx.since()
     deadline = started + timedelta(seconds=timeout)
     while True:
-        task_set = ctx.replacement_task_set()
-        if task_set is None:
+        replacement = ctx.replacement()
+        if replacement is None:
             return [
                 CheckResult(
                     "replacement-task-set",
                     False,
-                    f"no task set runs {ctx.task_definition_arn} in service {ctx.group.service}",
+                    f"nothing runs {ctx.task_definition_arn} in service {ctx.rollout.service}",
                 )
             ]
-        desired = int(task_set.get("computedDesiredCount", 0))
-        running = int(task_set.get("runningCount", 0))
-        stopped = stopped_task_reasons(ctx.group.cluster, ctx.task_definition_arn)
+        desired, running = replacement.desired, replacement.running
+        stopped = stopped_task_reasons(ctx.rollout.cluster, ctx.task_definition_arn)
         if desired > 0 and running >= desired:
             return [
                 CheckResult(
                     "replacement-running",
                     True,
-                    f"task set {task_set.get('id')} runs {running}/{desired} tasks",
+                    f"{replacement} runs {running}/{desired} tasks",
                     value=running,
                     limit=desired,
                 )
@@ -55,8 +54,7 @@ def run(ctx: HookContext) -> list[CheckResult]:
                 CheckResult(
                     "replacement-running",
                     False,
-                    f"task set {task_set.get('id')} runs {running}/{desired} tasks after waiting "
-                    f"{clock.span(timeout)}{why}",
+                    f"{replacement} runs {running}/{desired} tasks after waiting {clock.span(timeout)}{why}",
                     value=running,
                     limit=desired,
                 )

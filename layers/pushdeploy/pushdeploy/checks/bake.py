@@ -89,7 +89,7 @@ def run(ctx: HookContext) -> list[CheckResult]:
     results: list[CheckResult] = []
     during_remedy: set[str] = {str(a) for a in ctx.resumed.get("alarms_during_remedy") or []}
     while True:
-        fresh, stale = alarms_in_alarm(watched, ctx.deployment_started_at)
+        fresh, stale = alarms_in_alarm(watched, ctx.started_at)
         if fresh and ctx.remedy:
             # the release being removed stays in the alarm's window for minutes: told, never blocking the way back
             during_remedy.update(str(a["AlarmName"]) for a in fresh)
@@ -141,7 +141,7 @@ def run(ctx: HookContext) -> list[CheckResult]:
         )
         return results
     statistic = settings.latency_statistic
-    lb_arn = load_balancer_of(tg_arn, ctx.group.prod_listener_arns)
+    lb_arn = load_balancer_of(tg_arn, ctx.rollout.prod_listener_arns())
     metrics = target_group_metrics(tg_arn, lb_arn, started, clock.now(), statistic)
     requests, errors, latency = metrics["requests"], metrics["errors"], metrics["latency"]
     if not requests:

@@ -35,10 +35,11 @@ def base_url(ctx: HookContext) -> str | None:
     override = ctx.target.checks.after_allow_test_traffic.base_url
     if override:
         return override.rstrip("/")
-    if not ctx.group.test_listener_arns:
+    test_listeners = ctx.rollout.test_listener_arns()
+    if not test_listeners:
         return None
     elb = aws.client("elbv2")
-    listener = elb.describe_listeners(ListenerArns=[ctx.group.test_listener_arns[0]])["Listeners"][0]
+    listener = elb.describe_listeners(ListenerArns=[test_listeners[0]])["Listeners"][0]
     lb = elb.describe_load_balancers(LoadBalancerArns=[listener["LoadBalancerArn"]])["LoadBalancers"][0]
     return f"{listener['Protocol'].lower()}://{lb['DNSName']}:{listener['Port']}"
 

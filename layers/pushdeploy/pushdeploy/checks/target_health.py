@@ -11,24 +11,21 @@ POLL_SECONDS = 5.0
 
 
 def replacement_target_group_arn(ctx: HookContext) -> str | None:
-    task_set = ctx.replacement_task_set()
-    for lb in (task_set or {}).get("loadBalancers", []):
-        if lb.get("targetGroupArn"):
-            return str(lb["targetGroupArn"])
-    return None
+    replacement = ctx.replacement()
+    return replacement.target_group_arn if replacement else None
 
 
 def run(ctx: HookContext) -> list[CheckResult]:
     timeout = ctx.target.checks.before_allow_traffic.timeout_seconds
     started = ctx.since()
     deadline = started + timedelta(seconds=timeout)
-    task_set = ctx.replacement_task_set()
-    if task_set is None:
-        return [CheckResult("replacement-healthy", False, f"no task set runs {ctx.task_definition_arn}")]
-    tg_arn = replacement_target_group_arn(ctx)
+    replacement = ctx.replacement()
+    if replacement is None:
+        return [CheckResult("replacement-healthy", False, f"nothing runs {ctx.task_definition_arn}")]
+    tg_arn = replacement.target_group_arn
     if tg_arn is None:
-        return [CheckResult("replacement-healthy", False, f"task set {task_set.get('id')} has no target group")]
-    desired = int(task_set.get("computedDesiredCount", 0))
+        return [CheckResult("replacement-healthy", False, f"{replacement} has no target group")]
+    desired = replacement.desired
     elb = aws.client("elbv2")
     while True:
         descriptions = elb.describe_target_health(TargetGroupArn=tg_arn).get("TargetHealthDescriptions", [])

@@ -94,6 +94,29 @@ class Releases(Table):
         plain = self._get(pk(target), f"RELEASE#{release_id}")
         return Release.from_record(plain) if plain else None
 
+    def point_revision(self, release: Release, task_definition_arn: str) -> None:
+        """``REVISION#<task definition>``: the release about to run this task definition on an ECS-controlled service,
+        written before UpdateService so ECS's lifecycle hooks (which name only the service revision) find it; a
+        newer release of the same task definition (a revert) takes the pointer over."""
+        self.client.put_item(
+            TableName=self.table,
+            Item=self._item(
+                {
+                    "pk": f"REVISION#{task_definition_arn}",
+                    "sk": "RELEASE",
+                    "kind": "revision",
+                    "target": release.target,
+                    "release_id": release.release_id,
+                }
+            ),
+        )
+
+    def release_by_task_definition(self, task_definition_arn: str) -> Release | None:
+        pointer = self._get(f"REVISION#{task_definition_arn}", "RELEASE")
+        if pointer is None:
+            return None
+        return self.get_release(str(pointer["target"]), str(pointer["release_id"]))
+
     def release_by_deployment(self, deployment_id: str) -> Release | None:
         """The release a CodeDeploy deployment belongs to: a consistent read of its pointer (a deployment's events
         may arrive before the index shows the release); the index for releases written before pointers existed."""

@@ -23,6 +23,7 @@ from pushdeploy import clock
 from pushdeploy.aws import codedeploy
 from pushdeploy.aws.scheduler import PRECISION, Continuations
 from pushdeploy.checks import Budget, BudgetExhausted, CheckResult, HookContext
+from pushdeploy.checks.rollouts import TaskSetRollout
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import HookStage
@@ -37,7 +38,7 @@ CONTINUE_AFTER = timedelta(seconds=30)  # a continuation is set this long after 
 Status = Literal["Succeeded", "Failed"]
 
 
-def _stage_checks(stage: HookStage) -> Callable[[HookContext], list[CheckResult]]:
+def stage_checks(stage: HookStage) -> Callable[[HookContext], list[CheckResult]]:
     from pushdeploy.checks import after_install, bake, before_install, smoke, target_health
 
     return {
@@ -189,8 +190,8 @@ class HookRunner:
         ctx = HookContext(
             stage=self.stage,
             target=target,
-            group=codedeploy.describe_group(application, group_name),
-            deployment=deployment,
+            rollout=TaskSetRollout(codedeploy.describe_group(application, group_name)),
+            started_at=deployment.created_at or clock.now(),
             task_definition_arn=task_definition_arn,
             container_name=spec.container_name or target.container_name,
             container_port=spec.container_port or target.container_port,
@@ -199,7 +200,7 @@ class HookRunner:
             resumed=dict(continuation.state) if continuation else {},
         )
         hook_started_at = continuation.hook_started_at if continuation else clock.now()
-        verdict.checks = _run_with_watchdog(_stage_checks(self.stage), ctx, real_seconds=seconds)
+        verdict.checks = run_with_watchdog(stage_checks(self.stage), ctx, real_seconds=seconds)
         invocations = verdict.invocation = continuation.invocation if continuation else 1
         if ctx.carry_on is not None and not [c for c in verdict.checks if not c.passed and c.severity == "error"]:
             self._carry_on(verdict, invocation, ctx, hook_started_at, function_arn)
@@ -281,7 +282,7 @@ class HookRunner:
         return True
 
 
-def _run_with_watchdog(
+def run_with_watchdog(
     checks: Callable[[HookContext], list[CheckResult]], ctx: HookContext, real_seconds: float
 ) -> list[CheckResult]:
     """Run the checks in a worker thread; a check that hangs past the budget is reported as a failure."""

@@ -1,0 +1,140 @@
+"""Where a deployment runs and what it brings up, per controller (:class:`pushdeploy.checks.Rollout`).
+
+- CodeDeploy: the deployment group names the service and its listeners; the replacement is the task set running
+  the deployment's task definition (not the PRIMARY one).
+- ECS's own blue/green, linear and canary: the service names its listener *rules* (advancedConfiguration); the
+  replacement is the deployment's target service revision, its counts from DescribeServiceDeployments; green's
+  target group is the one the test listener rule forwards to (ECS moves test traffic to green before any check
+  that needs it runs), or without a test rule the alternate target group, "the target group for the green service
+  revision" (ECS developer guide, alb-resources-for-blue-green).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pushdeploy import aws
+from pushdeploy.checks import Replacement
+from pushdeploy.model.deployments import DeploymentGroup
+from pushdeploy.model.ecs_deployments import ServiceSetup
+
+
+@dataclass(frozen=True)
+class TaskSetRollout:
+    group: DeploymentGroup
+
+    @property
+    def cluster(self) -> str:
+        return self.group.cluster
+
+    @property
+    def service(self) -> str:
+        return self.group.service
+
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        return self.group.alarms
+
+    def test_listener_arns(self) -> tuple[str, ...]:
+        return self.group.test_listener_arns
+
+    def prod_listener_arns(self) -> tuple[str, ...]:
+        return self.group.prod_listener_arns
+
+    def replacement(self, task_definition_arn: str) -> Replacement | None:
+        described = aws.client("ecs").describe_services(cluster=self.cluster, services=[self.service])
+        task_sets = ((described.get("services") or [{}])[0]).get("taskSets") or []
+        ours = [ts for ts in task_sets if ts.get("taskDefinition") == task_definition_arn]
+        chosen = ([ts for ts in ours if ts.get("status") != "PRIMARY"] or ours or [None])[0]
+        if chosen is None:
+            return None
+        target_group = next(
+            (lb["targetGroupArn"] for lb in chosen.get("loadBalancers", []) if lb.get("targetGroupArn")), None
+        )
+        return Replacement(
+            str(chosen.get("id")),
+            int(chosen.get("computedDesiredCount", 0)),
+            int(chosen.get("runningCount", 0)),
+            str(target_group) if target_group else None,
+        )
+
+
+def listener_of_rule(rule_arn: str) -> str:
+    """``...:listener-rule/app/<lb>/<id>/<listener>/<rule>`` -> ``...:listener/app/<lb>/<id>/<listener>``; an NLB's
+    "rule" is already its listener (contracts 8.1)."""
+    if ":listener-rule/" not in rule_arn:
+        return rule_arn
+    head, path = rule_arn.split(":listener-rule/", 1)
+    return f"{head}:listener/{path.rsplit('/', 1)[0]}"
+
+
+@dataclass(frozen=True)
+class RevisionRollout:
+    setup: ServiceSetup
+    service_deployment_arn: str
+
+    @property
+    def cluster(self) -> str:
+        return self.setup.cluster
+
+    @property
+    def service(self) -> str:
+        return self.setup.service
+
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        return self.setup.alarms
+
+    def test_listener_arns(self) -> tuple[str, ...]:
+        return tuple(
+            listener_of_rule(lb.test_listener_rule) for lb in self.setup.load_balancing if lb.test_listener_rule
+        )
+
+    def prod_listener_arns(self) -> tuple[str, ...]:
+        return tuple(
+            listener_of_rule(lb.production_listener_rule)
+            for lb in self.setup.load_balancing
+            if lb.production_listener_rule
+        )
+
+    def replacement(self, task_definition_arn: str) -> Replacement | None:
+        described = aws.client("ecs").describe_service_deployments(serviceDeploymentArns=[self.service_deployment_arn])
+        deployments = described.get("serviceDeployments") or []
+        if not deployments:
+            return None
+        target = deployments[0].get("targetServiceRevision") or {}
+        return Replacement(
+            str(target.get("arn", "")).rsplit("/", 1)[-1],
+            int(target.get("requestedTaskCount") or 0),
+            int(target.get("runningTaskCount") or 0),
+            self.green_target_group(),
+            "service revision",
+        )
+
+    def green_target_group(self) -> str | None:
+        for lb in self.setup.load_balancing:
+            if lb.test_listener_rule:
+                forwarded = _forwarded(lb.test_listener_rule)
+                if forwarded:
+                    return max(forwarded)[1]
+            if lb.alternate_target_group_arn:
+                return lb.alternate_target_group_arn
+        return None
+
+
+def _forwarded(rule_arn: str) -> list[tuple[float, str]]:
+    """(weight, target group) a listener rule (or an NLB's listener) forwards to."""
+    elb = aws.client("elbv2")
+    if ":listener-rule/" in rule_arn:
+        actions = [
+            a for r in elb.describe_rules(RuleArns=[rule_arn]).get("Rules") or [] for a in r.get("Actions") or []
+        ]
+    else:
+        listeners = elb.describe_listeners(ListenerArns=[rule_arn]).get("Listeners") or []
+        actions = [a for listener in listeners for a in listener.get("DefaultActions") or []]
+    weighted = [
+        (float(group.get("Weight", 1)), str(group["TargetGroupArn"]))
+        for action in actions
+        for group in ((action.get("ForwardConfig") or {}).get("TargetGroups") or [])
+    ]
+    return weighted or [(1.0, str(a["TargetGroupArn"])) for a in actions if a.get("TargetGroupArn")]
