@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pushdeploy.model.deployments import Deployment
 from pushdeploy.model.ecs_deployments import (
     EcsHookInvocation,
     ServiceDeployment,
     ServiceSetup,
     hook_response,
     parse_ecs_hook_invocation,
+    parse_service_event,
 )
 
 from tests.helpers import ROOT, load_event
@@ -196,3 +198,59 @@ def test_a_rolled_back_service_deployment_is_one_deployment_turned_round() -> No
 
     assert deployment.is_active and deployment.rolled_back and deployment.rollback_reason == "hook failed"
     assert deployment.source_revision_arns == (SOURCE,) and deployment.created_at is not None
+
+
+def service_deployment(status: str, reason: str = "") -> ServiceDeployment:
+    return ServiceDeployment.from_api(
+        {
+            "serviceDeploymentArn": "arn:aws:ecs:r:1:service-deployment/c/s/abc",
+            "status": status,
+            "statusReason": reason,
+            "targetServiceRevision": {"arn": TARGET},
+            "createdAt": "2026-12-01T12:00:00Z",
+            "finishedAt": "2026-12-01T12:20:00Z",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "fired", "expected"),
+    [
+        ("PENDING", "", (), ("InProgress", None)),
+        ("IN_PROGRESS", "", (), ("InProgress", None)),
+        ("ROLLBACK_IN_PROGRESS", "hook failed", (), ("InProgress", None)),  # turning round: not over yet
+        ("SUCCESSFUL", "", (), ("Succeeded", None)),
+        ("ROLLBACK_SUCCESSFUL", "lifecycle hook failed", (), ("Failed", "ECS_ROLLED_BACK")),
+        ("ROLLBACK_SUCCESSFUL", "circuit breaker", ("web-5xx",), ("Stopped", "ALARM_ACTIVE")),  # an alarm fired
+        ("ROLLBACK_SUCCESSFUL", "Rolled back: CloudWatch alarm", (), ("Stopped", "ALARM_ACTIVE")),
+        ("ROLLBACK_SUCCESSFUL", "stopped by StopServiceDeployment", (), ("Stopped", "ECS_STOPPED")),
+        ("ROLLBACK_FAILED", "could not roll back", (), ("Failed", "ECS_ROLLBACK_FAILED")),
+        ("STOPPED", "", (), ("Stopped", "ECS_STOPPED")),
+    ],
+)
+def test_a_service_deployment_in_the_release_state_machines_words(
+    status: str, reason: str, fired: tuple[str, ...], expected: tuple[str, str | None]
+) -> None:
+    deployment = Deployment.from_service_deployment(service_deployment(status, reason), fired)
+
+    assert (deployment.status, deployment.error_code) == expected
+    assert deployment.deployment_id.endswith("service-deployment/c/s/abc") and not deployment.is_rollback
+
+
+def test_an_alarm_rollback_names_its_alarms_as_codedeploy_does() -> None:
+    deployment = Deployment.from_service_deployment(service_deployment("ROLLBACK_SUCCESSFUL", "x"), ("a", "b"))
+
+    assert deployment.stopped_by_alarm and deployment.activated_alarms == ("a", "b")
+
+
+@pytest.mark.parametrize("state", ["in-progress", "rollback-in-progress", "completed", "failed"])
+def test_ecs_deployment_events_name_the_service_to_look_at(state: str) -> None:
+    event = parse_service_event(load_event(f"ecs-deployment-state-change-{state}.json"))
+
+    assert event is not None and event.service_arn == "arn:aws:ecs:us-west-2:111122223333:service/default/servicetest"
+    assert event.name.startswith("SERVICE_DEPLOYMENT_")
+
+
+def test_other_events_are_not_ecs_deployment_events() -> None:
+    assert parse_service_event(load_event("codedeploy-deployment-state-change.json")) is None
+    assert parse_service_event(load_event("ecs-hook-state-change-awaiting-action.json")) is None

@@ -127,6 +127,10 @@ def test_a_service_under_ecs_own_controller_is_named_by_cluster_and_service() ->
         ({"cluster": "web-cluster", "service": "web"}, "not both"),
         ({"deployment_group": None}, "application and deployment_group go together"),
         ({"application": None, "deployment_group": None}, "which service?"),
+        (
+            {"application": None, "deployment_group": None, "cluster": "c", "service": "s", "deployment_config": "X"},
+            "shifts traffic by its own deploymentConfiguration",
+        ),
     ],
 )
 def test_a_target_names_exactly_one_way_to_its_service(changes: dict[str, Any], message: str) -> None:

@@ -24,15 +24,10 @@ def resource_scoped(action: str) -> bool:
     return any(r["required"] for r in reference.action(prefix, name)["resourceTypes"])
 
 
-def rule_for(function: str) -> dict[str, Any]:
-    router = EventRouter("pushdeploy-test", template=TEMPLATE)
-    [rule] = [r for r in router.rules if r.function.logical_id == function]
-    return {"router": router, "rule": rule}
-
-
 def matches(function: str, event: dict[str, Any]) -> bool:
-    found = rule_for(function)
-    return found["rule"] in found["router"].matching(event)
+    """Some rule of ``function`` matches ``event`` (as EventBridge matches: moto's pattern matcher)."""
+    router = EventRouter("pushdeploy-test", template=TEMPLATE)
+    return any(rule.function.logical_id == function for rule in router.matching(event))
 
 
 def test_the_push_rule_matches_the_real_sample_and_nothing_else():
@@ -59,6 +54,15 @@ def test_the_alarm_rule_matches_alarm_state_only():
 def test_the_deployment_state_rule_matches_the_real_sample():
     assert matches("DeploymentEventsFunction", load_event("codedeploy-deployment-state-change.json"))
     assert not matches("DeploymentEventsFunction", load_event("ecr-image-action-push.json"))
+
+
+@pytest.mark.parametrize("state", ["in-progress", "rollback-in-progress", "completed", "failed"])
+def test_ecs_deployment_state_changes_reach_the_deployment_events_function(state: str):
+    event = load_event(f"ecs-deployment-state-change-{state}.json")
+
+    assert matches("DeploymentEventsFunction", event)
+    assert not matches("DeployerFunction", event) and not matches("AlarmRollbackFunction", event)
+    assert not matches("DeploymentEventsFunction", load_event("ecs-hook-state-change-awaiting-action.json"))
 
 
 def _statements() -> list[tuple[str, dict[str, Any]]]:

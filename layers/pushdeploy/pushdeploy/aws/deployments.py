@@ -8,7 +8,7 @@ ECS's service deployments are answered as :class:`~pushdeploy.model.deployments.
 
 from __future__ import annotations
 
-from pushdeploy.aws import codedeploy, ecs
+from pushdeploy.aws import cloudwatch, codedeploy, ecs
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.model.deployments import Deployment
 from pushdeploy.model.targets import Target
@@ -35,13 +35,19 @@ def active_deployment_ids(target: Target) -> list[str]:
     return [d.arn for d in ecs.active_service_deployments(*service_of(target))]
 
 
-def get_deployment(target: Target, deployment_id: str) -> Deployment:
-    if target.through_codedeploy or not deployment_id.startswith("arn:"):
+def get_deployment(deployment_id: str, target: Target | None = None) -> Deployment:
+    """A deployment by its id: CodeDeploy's ``d-...``, or an ECS service deployment's ARN (``target`` lets an alarm
+    rollback be told from a failed one: the service's alarms that fired after it started)."""
+    if not deployment_id.startswith("arn:"):
         return codedeploy.get_deployment(deployment_id)
     found = ecs.service_deployment(deployment_id)
     if found is None:
         raise DeploymentNotFound(f"service deployment {deployment_id}: not found")
-    return Deployment.from_service_deployment(found)
+    fired: tuple[str, ...] = ()
+    if found.status == "ROLLBACK_SUCCESSFUL" and found.created_at is not None and target is not None:
+        firing = cloudwatch.alarms_in_alarm(watched_alarms(target))
+        fired = tuple(name for name, since in firing.items() if since is not None and since >= found.created_at)
+    return Deployment.from_service_deployment(found, fired)
 
 
 def stop_with_rollback(target: Target, deployment_id: str, reason: str) -> str:
@@ -52,9 +58,9 @@ def stop_with_rollback(target: Target, deployment_id: str, reason: str) -> str:
     return ecs.stop_service_deployment(deployment_id)
 
 
-def current_step(target: Target, deployment: Deployment) -> str | None:
+def current_step(deployment: Deployment) -> str | None:
     """The lifecycle event (CodeDeploy) or stage (ECS) a deployment is in."""
-    if target.through_codedeploy:
-        cluster, service = service_of(target)
-        return codedeploy.current_step(deployment.deployment_id, cluster, service)
+    if deployment.application:
+        group = codedeploy.describe_group(deployment.application, deployment.deployment_group)
+        return codedeploy.current_step(deployment.deployment_id, group.cluster, group.service)
     return deployment.stage

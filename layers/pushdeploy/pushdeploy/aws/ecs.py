@@ -8,7 +8,7 @@ from typing import Any
 
 from pushdeploy import aws
 from pushdeploy.errors import TaskDefinitionError
-from pushdeploy.model.ecs_deployments import ServiceDeployment, ServiceSetup
+from pushdeploy.model.ecs_deployments import ACTIVE_SERVICE_DEPLOYMENT, ServiceDeployment, ServiceSetup
 from pushdeploy.model.taskdefs import (
     ServiceState,
     container_image,
@@ -139,3 +139,43 @@ def service_deployment(arn: str) -> ServiceDeployment | None:
     described = aws.ecs_client().describe_service_deployments(serviceDeploymentArns=[arn])
     found = described.get("serviceDeployments") or []
     return ServiceDeployment.from_api(dict(found[0])) if found else None
+
+
+def update_service(cluster: str, service: str, task_definition_arn: str) -> None:
+    """Start a deployment of ``task_definition_arn`` on a service under ECS's own controller (UpdateService)."""
+    aws.ecs_client().update_service(cluster=cluster, service=service, taskDefinition=task_definition_arn)
+
+
+def active_service_deployments(cluster: str, service: str) -> list[ServiceDeployment]:
+    """The service's deployments that have not ended (ListServiceDeployments + DescribeServiceDeployments)."""
+    ecs = aws.ecs_client()
+    listed = ecs.list_service_deployments(
+        cluster=cluster,
+        service=service,
+        status=sorted(ACTIVE_SERVICE_DEPLOYMENT),  # type: ignore[arg-type]
+    ).get("serviceDeployments", [])
+    arns = [str(d["serviceDeploymentArn"]) for d in listed]
+    if not arns:
+        return []
+    described = ecs.describe_service_deployments(serviceDeploymentArns=arns[:20]).get("serviceDeployments", [])
+    return [ServiceDeployment.from_api(dict(d)) for d in described if d.get("status") in ACTIVE_SERVICE_DEPLOYMENT]
+
+
+def deployment_running(cluster: str, service: str, task_definition_arn: str) -> ServiceDeployment | None:
+    """The newest active service deployment whose target revision runs ``task_definition_arn``."""
+    found = sorted(
+        active_service_deployments(cluster, service),
+        key=lambda d: d.created_at.timestamp() if d.created_at else 0.0,
+        reverse=True,
+    )
+    for deployment in found:
+        if revision_task_definition(deployment.target_revision_arn) == task_definition_arn:
+            return deployment
+    return None
+
+
+def stop_service_deployment(arn: str) -> str:
+    """StopServiceDeployment with ROLLBACK (the value the API documents as valid): production goes back to the
+    revision the deployment replaces."""
+    aws.ecs_client().stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+    return "ROLLBACK_REQUESTED"

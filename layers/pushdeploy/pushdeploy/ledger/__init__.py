@@ -13,7 +13,9 @@ Items, all under ``pk = TARGET#<target>`` unless said otherwise:
 ``KNOWN_GOOD``                  :mod:`~pushdeploy.ledger.markers`: the last release that survived its watch window
 ``CANDIDATE``                   :mod:`~pushdeploy.ledger.markers`: the last succeeded release inside its window
 ``QUARANTINE#<digest>``         :mod:`~pushdeploy.ledger.markers`: rolled back: never auto-deployed until released
+``LANE``                        :mod:`~pushdeploy.ledger.lanes`: the release deploying on an ECS-controlled service
 ``pk = DEPLOYMENT#<id>``        :mod:`~pushdeploy.ledger.releases`: a deployment's release (consistent; the GSI lags)
+``pk = REVISION#<task def>``    :mod:`~pushdeploy.ledger.releases`: the release about to run it (ECS's hooks)
 ``pk = UNPROCESSED``            :mod:`~pushdeploy.ledger.unprocessed`: events that could not be processed (TTL)
 ==============================  =====================================================================
 
@@ -23,6 +25,7 @@ The table itself is declared in ``template.yaml`` (``LedgerTable``); tests and t
 from __future__ import annotations
 
 from pushdeploy.ledger.claims import Claims
+from pushdeploy.ledger.lanes import Lanes
 from pushdeploy.ledger.markers import Markers
 from pushdeploy.ledger.queue import Queue
 from pushdeploy.ledger.releases import Releases
@@ -32,5 +35,5 @@ from pushdeploy.ledger.unprocessed import Unprocessed
 __all__ = ["DEPLOYMENT_INDEX", "Ledger"]
 
 
-class Ledger(Releases, Claims, Queue, Markers, Unprocessed):
+class Ledger(Releases, Claims, Queue, Markers, Lanes, Unprocessed):
     """Every item kind of one ledger table (the services' only way to the table)."""

@@ -9,10 +9,23 @@ from typing import Any
 
 from pushdeploy import clock
 from pushdeploy.model.appspec import AppSpec, appspec_of_revision
+from pushdeploy.model.ecs_deployments import ServiceDeployment
 
 ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Ready", "Baking")
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
 ROLLBACK_CREATOR = "codeDeployRollback"
+# ECS ServiceDeployment.status -> the statuses the release state machine decides on (ROLLBACK_SUCCESSFUL: see
+# Deployment.from_service_deployment)
+SERVICE_DEPLOYMENT_STATUS = {
+    "PENDING": "InProgress",
+    "IN_PROGRESS": "InProgress",
+    "STOP_REQUESTED": "InProgress",
+    "ROLLBACK_REQUESTED": "InProgress",
+    "ROLLBACK_IN_PROGRESS": "InProgress",
+    "SUCCESSFUL": "Succeeded",
+    "STOPPED": "Stopped",
+    "ROLLBACK_FAILED": "Failed",
+}
 
 # "The Deployment Group 'x' already has an active Deployment 'd-id-x'" (and the older "is already deploying").
 _ACTIVE_ID_RE = re.compile(r"(?:is already deploying|already has an active Deployment) '(d-[\w-]+)'")
@@ -136,6 +149,44 @@ class Deployment:
     appspec: AppSpec | None = None
     deployment_config: str | None = None
     description: str = ""
+    stage: str | None = None  # an ECS service deployment's lifecycle stage
+
+    @classmethod
+    def from_service_deployment(cls, found: ServiceDeployment, fired: tuple[str, ...] = ()) -> Deployment:
+        """An ECS service deployment in the words the release state machine decides on; ``fired``: the service's
+        deployment alarms that went to ALARM after it started (ECS's reason text is not documented, the alarms are).
+
+        ECS has no rollback deployment: the deployment itself turns round. ROLLBACK_SUCCESSFUL is ``Stopped`` with
+        ``ALARM_ACTIVE`` and the alarms named (as CodeDeploy reports its own alarm stops) when an alarm sent it
+        back, ``Stopped`` after a stop request, else ``Failed`` (a hook, the circuit breaker); ROLLBACK_FAILED is
+        ``Failed``.
+        """
+        reason = found.rollback_reason or found.status_reason or ""
+        status = SERVICE_DEPLOYMENT_STATUS.get(found.status, "InProgress")
+        code: str | None = None
+        if found.status == "ROLLBACK_SUCCESSFUL":
+            if fired or "alarm" in reason.lower():
+                status, code = "Stopped", "ALARM_ACTIVE"
+                reason = f"{reason} Activated alarms: {', '.join(fired)}" if fired else reason
+            elif "stop" in reason.lower():
+                status, code = "Stopped", "ECS_STOPPED"
+            else:
+                status, code = "Failed", "ECS_ROLLED_BACK"
+        elif found.status == "ROLLBACK_FAILED":
+            code = "ECS_ROLLBACK_FAILED"
+        elif found.status == "STOPPED":
+            code = "ECS_STOPPED"
+        return cls(
+            deployment_id=found.arn,
+            application="",
+            deployment_group="",
+            status=status,
+            created_at=found.created_at,
+            completed_at=found.finished_at,
+            error_code=code,
+            error_message=reason or None,
+            stage=found.lifecycle_stage,
+        )
 
     @classmethod
     def from_api(cls, info: dict[str, Any]) -> Deployment:

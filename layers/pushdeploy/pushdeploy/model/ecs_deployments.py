@@ -228,6 +228,33 @@ def parse_ecs_hook_invocation(event: Any) -> EcsHookInvocation | str:
     )
 
 
+@dataclass(frozen=True)
+class ServiceEvent:
+    """ECS's "ECS Deployment State Change": something happened to a service's deployment (contracts 8.6). Its
+    ``deploymentId`` (``ecs-svc/...``) is not a service deployment ARN: the event only says which service to look at."""
+
+    event_id: str
+    service_arn: str
+    name: str
+    reason: str
+
+
+def parse_service_event(event: Any) -> ServiceEvent | None:
+    """The ECS deployment event, or None when ``event`` is not one."""
+    if not isinstance(event, dict) or event.get("source") != "aws.ecs":
+        return None
+    if event.get("detail-type") != "ECS Deployment State Change":
+        return None
+    raw = event.get("detail")
+    detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    services = [r for r in event.get("resources") or [] if isinstance(r, str) and ":service/" in r]
+    if not services:
+        return None
+    return ServiceEvent(
+        str(event.get("id") or ""), services[0], str(detail.get("eventName") or ""), str(detail.get("reason") or "")
+    )
+
+
 def hook_response(
     status: HookStatus, *, callback_delay: int | None = None, hook_details: dict[str, Any] | None = None
 ) -> dict[str, Any]:

@@ -131,6 +131,11 @@ class Target(_Strict):
         for pair, names in ((by_group, "application and deployment_group"), (by_service, "cluster and service")):
             if any(v is None for v in pair) and any(v is not None for v in pair):
                 raise ValueError(f"{names} go together: name both")
+        if self.cluster is not None and self.deployment_config is not None:
+            raise ValueError(
+                "deployment_config names a CodeDeploy configuration: a service under ECS's own controller shifts "
+                "traffic by its own deploymentConfiguration (strategy); leave deployment_config out"
+            )
         if all(v is None for v in (*by_group, *by_service)):
             raise ValueError(
                 "which service? name its cluster and service (ECS blue/green, linear, canary or rolling), or the "

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushdeploy import clock
-from pushdeploy.aws import codedeploy
+from pushdeploy.aws import deployments
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.events import AlarmEvent, Ignored, parse_alarm_event
 from pushdeploy.model.results import Result
@@ -48,12 +48,12 @@ class AlarmResponder:
     def _watched(target: Target) -> tuple[str, ...]:
         if target.rollback.alarms is not None:
             return tuple(target.rollback.alarms)
-        return codedeploy.describe_group(*target.group).alarms
+        return deployments.watched_alarms(target)
 
     def _respond(self, target: Target, alarm: AlarmEvent) -> Result:
         why = f"alarm {alarm.name} ({alarm.kind}) in ALARM: {alarm.reason}"
-        for deployment_id in codedeploy.active_deployment_ids(*target.group):
-            deployment = codedeploy.get_deployment(deployment_id)
+        for deployment_id in deployments.active_deployment_ids(target):
+            deployment = deployments.get_deployment(deployment_id, target)
             remedy = remedy_in_flight(self.ledger, deployment)
             if remedy is not None:
                 return self._during_remedy(target, alarm, remedy, why)

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pushdeploy import clock
-from pushdeploy.aws import cloudwatch, codedeploy, ecr, ecs, elbv2
-from pushdeploy.errors import DeploymentGroupNotFound
+from pushdeploy.aws import cloudwatch, codedeploy, deployments, ecr, ecs, elbv2
+from pushdeploy.errors import DeploymentGroupNotFound, TaskDefinitionError
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.deployments import ECS_DEFAULT_CONFIGS, Deployment, DeploymentGroup
+from pushdeploy.model.ecs_deployments import NATIVE_TRAFFIC_SHIFTING
 from pushdeploy.model.images import parse_image_uri
 from pushdeploy.model.releases import Candidate, KnownGood, Pending, Quarantine, Release
 from pushdeploy.model.targets import Target
@@ -25,7 +26,7 @@ class Live:
     image: str | None
     digest: str | None
     release: Release | None
-    group: DeploymentGroup
+    group: DeploymentGroup | None  # None: a service under ECS's own controller
 
     @property
     def tag(self) -> str | None:
@@ -67,8 +68,8 @@ class Inspection:
         return name in ECS_DEFAULT_CONFIGS or codedeploy.deployment_config_exists(name)
 
     def live(self, target: Target) -> Live:
-        group = codedeploy.describe_group(*target.group)
-        service = ecs.describe_service(group.cluster, group.service)
+        group = codedeploy.describe_group(*target.group) if target.through_codedeploy else None
+        service = ecs.describe_service(*deployments.service_of(target))
         image = ecs.image_of(service.task_definition_arn, target.container_name)
         ref = parse_image_uri(image or "")
         release = next(
@@ -83,8 +84,8 @@ class Inspection:
 
     def status(self, target: Target) -> TargetStatus:
         live = self.live(target)
-        active_ids = codedeploy.active_deployment_ids(*target.group)
-        active = self.progress(codedeploy.get_deployment(active_ids[0])) if active_ids else None
+        active_ids = deployments.active_deployment_ids(target)
+        active = self.progress(deployments.get_deployment(active_ids[0], target)) if active_ids else None
         quarantined = self.ledger.quarantined(target.name)
         tags = {}
         for q in quarantined:
@@ -106,6 +107,8 @@ class Inspection:
         """(field, problem) for what the target names that the account does not have: its deployment group (and
         that it is an ECS blue/green group), its deployment configs, its repository, its alarms."""
         problems: list[tuple[str, str]] = []
+        if not target.through_codedeploy:
+            return self._online_problems_on_ecs(target)
         try:
             group = codedeploy.describe_group(*target.group, refresh=True)
         except DeploymentGroupNotFound as exc:
@@ -125,15 +128,51 @@ class Inspection:
             problems.append(("rollback.alarms", f"no such alarm(s): {', '.join(missing)}"))
         return problems
 
+    @staticmethod
+    def _online_problems_on_ecs(target: Target) -> list[tuple[str, str]]:
+        """A service under ECS's own controller: it exists, ECS drives it (not CodeDeploy), its hooks are wired for a
+        blue/green strategy; the repository and alarms exist."""
+        problems: list[tuple[str, str]] = []
+        cluster, name = str(target.cluster), str(target.service)
+        try:
+            setup = ecs.service_setup(cluster, name, refresh=True)
+        except TaskDefinitionError as exc:
+            problems.append(("service", str(exc)))
+            setup = None
+        if setup is not None and setup.kind in ("CODE_DEPLOY", "EXTERNAL"):
+            problems.append(
+                (
+                    "service",
+                    f"{name} uses the {setup.kind} deployment controller, not ECS's own: name its CodeDeploy "
+                    "application and deployment_group instead"
+                    if setup.kind == "CODE_DEPLOY"
+                    else f"{name} uses the EXTERNAL deployment controller, which pushdeploy does not drive",
+                )
+            )
+        elif setup is not None and setup.kind in NATIVE_TRAFFIC_SHIFTING and not setup.hook_functions:
+            problems.append(
+                (
+                    "service",
+                    f"{name} ({setup.kind}) has no lifecycle hooks: wire the stack's EcsHookFunctionArn "
+                    "(README, services under ECS's own controller) or no check runs",
+                )
+            )
+        if not ecr.repository_exists(target.repository):
+            problems.append(("repository", f"no ECR repository {target.repository!r} in this account and region"))
+        wanted = list(target.rollback.alarms or (setup.alarms if setup else ()))
+        missing = sorted(set(wanted) - cloudwatch.existing_alarms(wanted))
+        if missing:
+            problems.append(("rollback.alarms", f"no such alarm(s): {', '.join(missing)}"))
+        return problems
+
     def progress(self, deployment: Deployment) -> ActiveDeployment:
         """A deployment in flight as a person follows it: its status, the hooks that reported, the traffic."""
-        group = codedeploy.describe_group(deployment.application, deployment.deployment_group)
-        listeners = group.prod_listener_arns
-        step = (
-            None
-            if deployment.is_terminal
-            else codedeploy.current_step(deployment.deployment_id, group.cluster, group.service)
-        )
+        listeners: tuple[str, ...] = ()
+        if deployment.application:  # CodeDeploy: the production listener's weights (ECS: its stage says where)
+            listeners = codedeploy.describe_group(
+                deployment.application, deployment.deployment_group
+            ).prod_listener_arns
+        step = None if deployment.is_terminal else deployments.current_step(deployment)
         return ActiveDeployment(
             deployment,
             self.ledger.release_by_deployment(deployment.deployment_id),
@@ -156,7 +195,7 @@ class Inspection:
         """Poll until the deployment ends or ``timeout`` seconds pass. Returns (its last state, whether it ended)."""
         deadline = clock.now() + timedelta(seconds=timeout)  # the rehearsal's virtual clock when it runs there
         while True:
-            deployment = codedeploy.get_deployment(deployment_id)
+            deployment = deployments.get_deployment(deployment_id)
             if progress:
                 progress(deployment)
             if deployment.is_terminal:

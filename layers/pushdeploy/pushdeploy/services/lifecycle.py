@@ -12,11 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 from pushdeploy import clock
-from pushdeploy.aws import cloudwatch, codedeploy, ecs
+from pushdeploy.aws import cloudwatch, deployments, ecs
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.ledger import Ledger
 from pushdeploy.ledger.claims import CLAIM_LEASE_SECONDS
 from pushdeploy.model.deployments import Deployment
+from pushdeploy.model.ecs_deployments import ServiceEvent, parse_service_event
 from pushdeploy.model.events import DeploymentEvent, Ignored, is_scheduled_sweep, parse_deployment_event
 from pushdeploy.model.images import parse_image_uri
 from pushdeploy.model.releases import WAITING_FOR_RETRY, Release, ReleaseStatus
@@ -41,6 +42,9 @@ class Lifecycle:
         """The deployment-events function: CodeDeploy state changes, and the scheduled reconciliation sweep."""
         if is_scheduled_sweep(event):
             return self.sweep(catalog)
+        service_event = parse_service_event(event)
+        if service_event is not None:
+            return [self.on_service_event(service_event, catalog)]
         parsed = parse_deployment_event(event)
         if isinstance(parsed, Ignored):
             if parsed.malformed:
@@ -74,10 +78,21 @@ class Lifecycle:
         self.reconcile(target, skip={event.deployment_id})
         return result
 
+    def on_service_event(self, event: ServiceEvent, catalog: TargetCatalog) -> Result:
+        """ECS says something happened to a service's deployment: its event names the service, not the deployment
+        (and may come twice, or late): read the service's deployments and settle every unfinished release."""
+        target = catalog.for_service(event.service_arn)
+        if target is None:
+            reason = f"no target deploys {event.service_arn}"
+            logger.info("ECS deployment event ignored", service=event.service_arn, reason=reason)
+            return Result("ignored", reason)
+        fixed = self.reconcile(target)
+        return Result("recorded", f"{event.name}: settled {fixed} release(s)", target.name)
+
     def sync_deployment(self, target: Target, deployment_id: str, *, event_state: str | None = None) -> Result:
         """Bring the ledger in line with what CodeDeploy says about ``deployment_id``."""
         try:
-            deployment = codedeploy.get_deployment(deployment_id)
+            deployment = deployments.get_deployment(deployment_id, target)
         except DeploymentNotFound as exc:
             logger.warning("deployment unknown to CodeDeploy", deployment_id=deployment_id, reason=str(exc))
             return Result("ignored", str(exc), target.name, deployment_id=deployment_id)
@@ -149,6 +164,8 @@ class Lifecycle:
             self.ledger.give_back_claim(target.name, release.digest, release.release_id)
         if status == "SUCCEEDED":
             self.ledger.set_live(release)
+        if not target.through_codedeploy:
+            self.ledger.free_lane(target.name, release.release_id)  # the service may take the next deployment
         count("DeploymentSucceeded" if status == "SUCCEEDED" else "DeploymentFailed")
         logger.info(
             "release finished",
@@ -216,8 +233,8 @@ class Lifecycle:
         if release.status != "FAILED" or not release.task_definition_arn:
             return None
         try:
-            group = codedeploy.describe_group(*target.group)
-            stopped = ecs.stopped_task_reasons(group.cluster, release.task_definition_arn)
+            cluster, _ = deployments.service_of(target)
+            stopped = ecs.stopped_task_reasons(cluster, release.task_definition_arn)
         except Exception:  # noqa: BLE001 - an explanation is a nicety; the failure is recorded regardless
             logger.exception("could not read the replacement's stopped tasks", target=target.name)
             return None
@@ -344,6 +361,6 @@ class Lifecycle:
             if self.sync_deployment(target, release.deployment_id).reason.startswith("release "):
                 fixed += 1
         self.promote_if_due(target)
-        if not codedeploy.active_deployment_ids(*target.group):
+        if not deployments.active_deployment_ids(target):
             self.starter.start_pending(target)
         return fixed

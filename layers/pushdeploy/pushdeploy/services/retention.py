@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pushdeploy.aws import codedeploy, ecs
+from pushdeploy.aws import deployments, ecs
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.targets import Target
 from pushdeploy.model.taskdefs import family_of
@@ -32,8 +32,7 @@ class Retention:
     def prune(self, target: Target) -> list[str]:
         """Deregister revisions beyond ``keep_task_definitions``; housekeeping that never fails the caller."""
         try:
-            group = codedeploy.describe_group(*target.group)
-            service = ecs.describe_service(group.cluster, group.service)
+            service = ecs.describe_service(*deployments.service_of(target))
             removed = ecs.prune(
                 family_of(service.task_definition_arn),
                 keep=target.keep_task_definitions,

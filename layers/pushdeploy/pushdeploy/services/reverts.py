@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pushdeploy.aws import codedeploy
+from pushdeploy.aws import deployments
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.releases import KnownGood, Release, Trigger
 from pushdeploy.model.results import Result
@@ -67,7 +67,7 @@ class Reverts:
 
         Returns CodeDeploy's stop status and the release the deployment was, if pushdeploy started it.
         """
-        status = codedeploy.stop_with_rollback(deployment_id, reason)
+        status = deployments.stop_with_rollback(target, deployment_id, reason)
         release = self.ledger.release_by_deployment(deployment_id)
         if release is not None:
             changes = {"reason": reason} | ({"alarm": alarm} if alarm is not None else {})
@@ -156,11 +156,11 @@ class Reverts:
         ``to`` names: a digest or a tag of a succeeded release). A remedy in flight is never stopped unless
         ``force``: :class:`RemedyInProgress` says what is happening."""
         reason = "rollback requested by an operator"
-        active = codedeploy.active_deployment_ids(*target.group)
+        active = deployments.active_deployment_ids(target)
         if active and to is not None:
             raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:
-            remedy = remedy_in_flight(self.ledger, codedeploy.get_deployment(active[0]))
+            remedy = remedy_in_flight(self.ledger, deployments.get_deployment(active[0], target))
             if remedy is not None and not force:
                 raise RemedyInProgress(
                     f"{target.name}: {remedy.describe()}; a rollback now would undo it (--force to stop it anyway)"
@@ -212,11 +212,11 @@ class Reverts:
     def rollback_plan(self, target: Target, *, to: str | None, force: bool = False) -> str:
         """What :meth:`operator_rollback` would do, in words, read-only (for the confirmation prompt). Raises what
         it would raise."""
-        active = codedeploy.active_deployment_ids(*target.group)
+        active = deployments.active_deployment_ids(target)
         if active and to is not None:
             raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:
-            deployment = codedeploy.get_deployment(active[0])
+            deployment = deployments.get_deployment(active[0], target)
             remedy = remedy_in_flight(self.ledger, deployment)
             if remedy is not None and not force:
                 raise RemedyInProgress(

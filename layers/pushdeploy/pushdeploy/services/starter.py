@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pushdeploy import clock
-from pushdeploy.aws import cloudwatch, codedeploy, ecs
-from pushdeploy.errors import DeploymentBusy
+from pushdeploy.aws import cloudwatch, codedeploy, deployments, ecs
+from pushdeploy.errors import ConfigurationError, DeploymentBusy
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import build_appspec
 from pushdeploy.model.deployments import AlarmOverride, DeploymentGroup
@@ -21,6 +21,7 @@ from pushdeploy.observability import count, logger
 from pushdeploy.services.remedies import remedy_in_flight
 
 SUPERSEDED_IN_QUEUE = "a newer push is already waiting for the group (or was accepted since)"
+FIND_DEPLOYMENT_ATTEMPTS = 5  # ListServiceDeployments may show a new deployment a moment after UpdateService
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Starter:
     ) -> Result:
         """Deploy ``release``: clone + pin the current task definition (or use ``task_definition_arn``
         as is, for reverts), create the deployment; when the group is busy apply ``target.on_busy``."""
+        if not target.through_codedeploy:
+            return self._start_on_ecs(
+                target, release, order_key=order_key, task_definition_arn=task_definition_arn, from_queue=from_queue
+            )
         group = codedeploy.describe_group(*target.group)
         service = ecs.describe_service(group.cluster, group.service)
         registered_here = task_definition_arn is None
@@ -75,14 +80,7 @@ class Starter:
         except DeploymentBusy as busy:
             if registered_here:
                 ecs.deregister(new_arn)  # the queued push re-clones whatever is current when it starts
-            queued = self._busy(target, release, busy, order_key or f"{release.created_at}#{release.release_id}")
-            if queued.outcome == "queued" and not from_queue:
-                # The active deployment may have ended between CreateDeployment and the PENDING write, its
-                # events already handled: then nobody else would start this push. Start it now.
-                started = self.start_pending(target)
-                if started is not None and started.release_id == release.release_id:
-                    return started
-            return queued
+            return self._wait_or_refuse(target, release, busy, order_key, from_queue)
         release.excluded_alarms = list(alarms.alarms_left_out(group)) if alarms and not release.is_remedy else []
         self.ledger.mark_started(
             release,
@@ -108,6 +106,106 @@ class Starter:
             release.release_id,
             deployment_id,
         )
+
+    def _wait_or_refuse(
+        self, target: Target, release: Release, busy: DeploymentBusy, order_key: str | None, from_queue: bool
+    ) -> Result:
+        queued = self._busy(target, release, busy, order_key or f"{release.created_at}#{release.release_id}")
+        if queued.outcome == "queued" and not from_queue:
+            # The active deployment may have ended between the start and the PENDING write, its events already
+            # handled: then nobody else would start this push. Start it now.
+            started = self.start_pending(target)
+            if started is not None and started.release_id == release.release_id:
+                return started
+        return queued
+
+    # -- services under ECS's own controller ------------------------------------------------------------------------
+    def _start_on_ecs(
+        self,
+        target: Target,
+        release: Release,
+        *,
+        order_key: str | None,
+        task_definition_arn: str | None,
+        from_queue: bool,
+    ) -> Result:
+        """UpdateService with the pinned revision. ECS starts a deployment on every UpdateService, even while one
+        runs: the lane keeps one per service, so on_busy means what it means for a CodeDeploy group."""
+        cluster, name = deployments.service_of(target)
+        setup = ecs.service_setup(cluster, name)
+        if setup.kind in ("CODE_DEPLOY", "EXTERNAL"):
+            raise ConfigurationError(
+                f"service {name} in {cluster} uses the {setup.kind} deployment controller: name its CodeDeploy "
+                "application and deployment_group in the target instead of cluster and service"
+                if setup.kind == "CODE_DEPLOY"
+                else f"service {name} in {cluster} uses the EXTERNAL deployment controller, which pushdeploy does "
+                "not drive"
+            )
+        active = self._lane_or_active(target, release, cluster, name)
+        if active is not None:
+            return self._wait_or_refuse(
+                target, release, DeploymentBusy(f"{name} is deploying", active), order_key, from_queue
+            )
+        try:
+            service = ecs.describe_service(cluster, name)
+            new_arn = task_definition_arn or ecs.register_pinned_revision(
+                service.task_definition_arn, target.container_name, release.image_uri
+            )
+            self.ledger.point_revision(release, new_arn)  # before ECS's first hook can ask whose revision it is
+            ecs.update_service(cluster, name, new_arn)
+            found = None
+            for _ in range(FIND_DEPLOYMENT_ATTEMPTS):
+                found = ecs.deployment_running(cluster, name, new_arn)
+                if found is not None:
+                    break
+                clock.sleep(1.0)
+        except Exception:
+            self.ledger.free_lane(target.name, release.release_id)
+            raise
+        if found is None:
+            self.ledger.free_lane(target.name, release.release_id)
+            raise ConfigurationError(
+                f"UpdateService on {name} accepted {new_arn}, but no service deployment of it appeared "
+                f"(ListServiceDeployments); check the service in the ECS console"
+            )
+        self.ledger.mark_started(
+            release,
+            deployment_id=found.arn,
+            task_definition_arn=new_arn,
+            previous_task_definition_arn=service.task_definition_arn,
+            deployment_config=setup.kind,
+        )
+        count("DeploymentStarted")
+        logger.info(
+            "deployment started",
+            target=target.name,
+            digest=release.digest,
+            tag=release.tag,
+            deployment_id=found.arn,
+            task_definition=new_arn,
+            trigger=release.trigger,
+            strategy=setup.kind,
+        )
+        return Result(
+            "deployed", f"deployment {found.arn} started with {new_arn}", target.name, release.release_id, found.arn
+        )
+
+    def _lane_or_active(self, target: Target, release: Release, cluster: str, name: str) -> str | None:
+        """None when this release now holds the target's lane and ECS runs nothing else; else what is deploying."""
+        holder = self.ledger.take_lane(target.name, release.release_id)
+        if holder is not None:
+            held = self.ledger.get_release(target.name, holder)
+            if held is not None and held.status in ("RECEIVED", "IN_PROGRESS"):
+                return held.deployment_id or f"release {holder}"
+            self.ledger.free_lane(target.name, holder)  # its release ended (or vanished): the lane is stale
+            holder = self.ledger.take_lane(target.name, release.release_id)
+            if holder is not None:
+                return f"release {holder}"
+        running = ecs.active_service_deployments(cluster, name)  # one started by someone else (console, CI)
+        if running:
+            self.ledger.free_lane(target.name, release.release_id)
+            return running[0].arn
+        return None
 
     @staticmethod
     def _alarm_override(release: Release, group: DeploymentGroup) -> AlarmOverride | None:
@@ -164,12 +262,12 @@ class Starter:
             return Result("rejected", reason, target.name, release.release_id, active)
         stopped_note = kept_note = ""
         if policy == "supersede" and active:
-            remedy = remedy_in_flight(self.ledger, codedeploy.get_deployment(active))
+            remedy = remedy_in_flight(self.ledger, deployments.get_deployment(active, target))
             if remedy is not None:  # a remedy is never superseded: the push waits for it
                 kept_note = f"; not superseding {remedy.describe()}"
                 logger.warning("push waits: a remedy is never superseded", target=target.name, remedy=active)
             else:
-                status = codedeploy.stop_with_rollback(active, f"superseded by {release.digest}")
+                status = deployments.stop_with_rollback(target, active, f"superseded by {release.digest}")
                 stopped_note = f"; stopped {active} with rollback ({status})"
                 logger.info(
                     "active deployment superseded",
@@ -230,8 +328,13 @@ class Starter:
         remedy = self.ledger.get_pending(target.name, remedy=True) is not None
         if not remedy and self.ledger.get_pending(target.name) is None:
             return None
-        if codedeploy.active_deployment_ids(*target.group):
+        if deployments.active_deployment_ids(target):
             return None
+        holder = None if target.through_codedeploy else self.ledger.lane_holder(target.name)
+        if holder is not None:
+            held = self.ledger.get_release(target.name, holder)
+            if held is not None and held.status in ("RECEIVED", "IN_PROGRESS"):
+                return None  # its deployment is starting or running
         pending = self.ledger.take_pending(target.name, remedy=remedy)
         if pending is None:
             return None
