@@ -226,8 +226,11 @@ class NativeEngine:
     # -- the deployment -----------------------------------------------------------------------------------------
     def _begin(self, service: NativeService, deployment: ServiceDeployment) -> Run:
         initial = not deployment.sources
-        plan = [Stage("SCALE_UP"), Stage("CLEAN_UP")] if initial else plan_of(deployment.configuration, False)
-        if not initial and len(service.active_revisions()) > 1:
+        rolling = service.strategy == "ROLLING"
+        plan = (
+            [Stage("SCALE_UP"), Stage("CLEAN_UP")] if initial or rolling else plan_of(deployment.configuration, False)
+        )
+        if not (initial or rolling) and len(service.active_revisions()) > 1:
             plan = plan_of(deployment.configuration, True)
         run = Run(deployment.arn, plan)
         env = self.world.native_environment(service.cluster, service.name)
@@ -266,13 +269,16 @@ class NativeEngine:
 
     @staticmethod
     def _target_groups(service: NativeService) -> tuple[str, str]:
+        """The service's target group and its alternate (a rolling service has one: both are the same)."""
         balancer = service.load_balancers[0]
-        return str(balancer["targetGroupArn"]), str(balancer["advancedConfiguration"]["alternateTargetGroupArn"])
+        primary = str(balancer["targetGroupArn"])
+        return primary, str((balancer.get("advancedConfiguration") or {}).get("alternateTargetGroupArn") or primary)
 
     @staticmethod
-    def _rules(service: NativeService) -> tuple[str, str | None]:
-        advanced = service.load_balancers[0]["advancedConfiguration"]
-        return str(advanced["productionListenerRule"]), advanced.get("testListenerRule")
+    def _rules(service: NativeService) -> tuple[str | None, str | None]:
+        """The production and test listener rules ECS moves weights on (none for a rolling service)."""
+        advanced = service.load_balancers[0].get("advancedConfiguration") or {}
+        return advanced.get("productionListenerRule"), advanced.get("testListenerRule")
 
     def _advance(
         self, service: NativeService, deployment: ServiceDeployment, run: Run, plan: list[Stage], *, rolling_back: bool
@@ -323,7 +329,7 @@ class NativeEngine:
             self.world.note("traffic", f"test traffic -> {'blue' if rolling_back else 'green'}")
             if not rolling_back:
                 run.shifted.append(stage.name)
-        elif stage.name == "PRODUCTION_TRAFFIC_SHIFT" and back_to is not None:
+        elif stage.name == "PRODUCTION_TRAFFIC_SHIFT" and back_to is not None and production:
             percent = 0.0 if rolling_back else float(stage.percent or 100)
             self._shift_production(service, production, run, target, back_to, percent)
             if not rolling_back and stage.name not in run.shifted:
@@ -347,7 +353,8 @@ class NativeEngine:
         keep = self.backend.rollback_target(service)
         production, test = self._rules(service)
         keep_tg = self._revision_tg(service, keep)
-        self._forward(production, [(keep_tg, 100)])
+        if production:
+            self._forward(production, [(keep_tg, 100)])
         if test:
             self._forward(test, [(keep_tg, 100)])
         for revision in service.revisions.values():
@@ -372,10 +379,12 @@ class NativeEngine:
         digest = self._digest(target.task_definition)
         behaviour = self.world.behaviours.get(digest, "healthy")
         desired = service.desired_count
+        rolling = service.strategy == "ROLLING" and bool(deployment.sources)
         if run.scale_started is None:
             run.scale_started = self.now()
             target.requested, target.pending = desired, desired
-            self._start_app(env, run.green_tg, behaviour, digest, target.arn)
+            if not rolling:  # a rolling update shares one target group: new tasks serve once they run
+                self._start_app(env, run.green_tg, behaviour, digest, target.arn)
             self.world.note(
                 "lifecycle",
                 f"SCALE_UP: {desired} task(s) of {self.world.tags.get(digest, digest[:19])}"
@@ -387,9 +396,12 @@ class NativeEngine:
             run.wake_at = run.scale_started + TASK_START
             return False
         target.running, target.pending = desired, 0
+        if rolling:  # old tasks stop as new ones run (minimumHealthyPercent 100 keeps them until then)
+            self._start_app(env, run.green_tg, behaviour, digest, target.arn)
         if not deployment.sources:  # the service's first deployment: its tasks serve production at once
             production, test = self._rules(service)
-            self._forward(production, [(run.green_tg, 100)])
+            if production:
+                self._forward(production, [(run.green_tg, 100)])
             if test:
                 self._forward(test, [(run.green_tg, 100)])
             target.production_weight = target.test_weight = 100.0
