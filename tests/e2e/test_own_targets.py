@@ -163,7 +163,8 @@ def test_a_world_file_with_a_typo_names_the_line(tmp_path):
     assert problems[0].endswith(
         "w.yaml:3: targets.a.desird_count: unknown key 'desird_count' (did you mean 'desired_count'?); allowed: "
         "desired_count, termination_wait_minutes, alarms, live, controller, cluster, service, deployment_config, "
-        "test_listener"
+        "test_listener, bake_minutes, linear_step_percent, linear_step_bake_minutes, canary_percent, "
+        "canary_bake_minutes, hook_timeout_minutes"
     ), problems
 
 

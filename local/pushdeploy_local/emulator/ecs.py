@@ -42,3 +42,27 @@ def stop_tasks(ecs: Any, cluster: str, task_set: dict[str, Any], reason: str, co
     for task in tasks:
         ecs.stop_task(cluster=cluster, task=task["taskArn"], reason=reason)
     return [t["taskArn"] for t in tasks]
+
+
+def run_and_stop_tasks(
+    ecs: Any,
+    cluster: str,
+    task_definition: str,
+    started_by: str,
+    reason: str,
+    count: int,
+    subnets: list[str],
+    security_group: str,
+) -> list[str]:
+    """Tasks of a service revision (``startedBy`` its ``ecs-svc/`` deployment id) that stop before running."""
+    tasks = ecs.run_task(
+        cluster=cluster,
+        taskDefinition=task_definition,
+        count=count,
+        startedBy=started_by,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [security_group]}},
+    )["tasks"]
+    for task in tasks:
+        ecs.stop_task(cluster=cluster, task=task["taskArn"], reason=reason)
+    return [t["taskArn"] for t in tasks]

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pushdeploy_local.emulator.codedeploy.backend import PREDEFINED_CONFIGS
 from pushdeploy_local.rehearsal.scenario import WorldNames, line_of, suggest, where_of
-from pushdeploy_local.world.environment import EnvironmentSpec, WorldSetup
+from pushdeploy_local.world.environment import Controller, EnvironmentSpec, WorldSetup
 
 
 class SetupError(ValueError):
@@ -104,11 +104,19 @@ class TargetWorld(_Strict):
     termination_wait_minutes: Annotated[int, Field(ge=0, le=2880)] = 5
     alarms: list[str] | None = Field(default=None, description="the group's alarms (default: rollback.alarms)")
     live: str = Field(default="v1.0.0", description="the tag of the release serving production at the start")
-    controller: Literal["CODE_DEPLOY"] = "CODE_DEPLOY"  # ECS-native and rolling services: not yet
+    controller: Controller = Field(
+        default="CODE_DEPLOY", description="CODE_DEPLOY, or ECS itself: BLUE_GREEN, LINEAR, CANARY, ROLLING"
+    )
     cluster: str | None = None
     service: str | None = None
     deployment_config: str | None = Field(default=None, description="the group's own config (default: the target's)")
     test_listener: bool = True
+    bake_minutes: Annotated[float, Field(ge=0, le=1440)] = 2  # ECS: bakeTimeInMinutes
+    linear_step_percent: Annotated[float, Field(ge=3, le=100)] = 25.0
+    linear_step_bake_minutes: Annotated[float, Field(ge=0, le=1440)] = 1
+    canary_percent: Annotated[float, Field(ge=0.1, le=100)] = 10.0
+    canary_bake_minutes: Annotated[float, Field(ge=0, le=1440)] = 2
+    hook_timeout_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None  # ECS's default: 1440
 
 
 class WorldFile(_Strict):
@@ -217,6 +225,13 @@ def load_setup(target_files: Sequence[Path], world_file: Path | None = None) -> 
                 desired_count=settings.desired_count,
                 with_test_listener=settings.test_listener,
                 initial_tag=settings.live,
+                controller=settings.controller,
+                bake_minutes=settings.bake_minutes,
+                linear_step_percent=settings.linear_step_percent,
+                linear_step_bake_minutes=settings.linear_step_bake_minutes,
+                canary_percent=settings.canary_percent,
+                canary_bake_minutes=settings.canary_bake_minutes,
+                hook_timeout_minutes=settings.hook_timeout_minutes,
             )
         )
     unknown_alarms = set(world.alarms) - {a for s in specs for a in s.watched_alarms}

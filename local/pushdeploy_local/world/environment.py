@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pushdeploy import aws
 
 from pushdeploy_local.world.bus import load_template
+
+Controller = Literal["CODE_DEPLOY", "BLUE_GREEN", "LINEAR", "CANARY", "ROLLING"]
+CONTROLLERS: tuple[Controller, ...] = ("CODE_DEPLOY", "BLUE_GREEN", "LINEAR", "CANARY", "ROLLING")
+# the hook stages a native environment's one lifecycle hook runs at
+HOOK_STAGES = (
+    "PRE_SCALE_UP",
+    "POST_SCALE_UP",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+)
 
 
 @dataclass
@@ -46,6 +57,20 @@ class EnvironmentSpec:
     alarm_rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # alarm -> put_metric_alarm settings
     initial_tag: str = "v1.0.0"
     network: int = 20  # the second octet of this environment's VPC (10.<network>.0.0/16)
+    # who deploys the service: CodeDeploy (CODE_DEPLOY), or ECS itself with one of its strategies
+    controller: Controller = "CODE_DEPLOY"
+    bake_minutes: float = 2  # bakeTimeInMinutes (required for BLUE_GREEN)
+    linear_step_percent: float = 25.0
+    linear_step_bake_minutes: float = 1
+    canary_percent: float = 10.0
+    canary_bake_minutes: float = 2
+    hook_timeout_minutes: int | None = None  # None: ECS's default (1440)
+    stack: str = "pushdeploy-local"  # the stack whose hook function and invoke role the native service names
+
+    @property
+    def native(self) -> bool:
+        """ECS deploys the service itself (deploymentController ECS)."""
+        return self.controller != "CODE_DEPLOY"
 
     @property
     def targets_path(self) -> str:
@@ -79,6 +104,9 @@ class Environment:
     test_listener_arn: str | None
     task_definition_arn: str
     execution_role_arn: str
+    prod_rule_arn: str | None = None  # a native environment's listener rules (ECS moves their weights)
+    test_rule_arn: str | None = None
+    elb_role_arn: str | None = None  # advancedConfiguration.roleArn: lets ECS change the rules
 
     def target_document(self) -> dict[str, Any]:
         spec = self.spec
@@ -88,14 +116,19 @@ class Environment:
             "name": spec.target,
             "repository": spec.repository,
             "tag_pattern": spec.tag_pattern,
-            "application": spec.application,
-            "deployment_group": spec.deployment_group,
             "container_name": spec.container_name,
             "container_port": spec.container_port,
-            "deployment_config": spec.deployment_config,
             "on_busy": spec.on_busy,
             "rollback": {"watch_minutes_after_success": spec.watch_minutes, "auto_revert": True},
         }
+        if spec.native:  # ECS deploys it: the target names the service, there is no CodeDeploy group
+            document.update(cluster=spec.cluster, service=spec.service)
+        else:
+            document.update(
+                application=spec.application,
+                deployment_group=spec.deployment_group,
+                deployment_config=spec.deployment_config,
+            )
         document.update(spec.target_overrides)
         return document
 
@@ -129,11 +162,14 @@ def _create_unless_there(create: Any, exists: str, **kwargs: Any) -> None:
             raise
 
 
-def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None, first: bool = True) -> Environment:
+def build(
+    spec: EnvironmentSpec, *, codedeploy: Any | None = None, first: bool = True, with_service: bool = True
+) -> Environment:
     """Create one target's environment (the sample by default); ``first`` also creates what targets share (the
-    ledger table); ``codedeploy`` defaults to the process-wide client."""
+    ledger table); ``codedeploy`` defaults to the process-wide client. A native environment's service is created
+    only ``with_service`` (the world creates it itself, on the image it publishes)."""
     ec2, elb, ecs, ecr = (aws.client(s) for s in ("ec2", "elbv2", "ecs", "ecr"))
-    iam, cloudwatch = aws.client("iam"), aws.client("cloudwatch")
+    iam = aws.client("iam")
     cd = codedeploy or aws.client("codedeploy")
     account = aws.client("sts").get_caller_identity()["Account"]
 
@@ -224,6 +260,27 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None, first: bool =
         ],
         tags=[{"key": "team", "value": "payments"}, {"key": "cost-center", "value": "1234"}],
     )["taskDefinition"]["taskDefinitionArn"]
+    if spec.native:
+        environment = Environment(
+            spec=spec,
+            account=account,
+            vpc_id=vpc_id,
+            subnets=subnets,
+            security_group=security_group,
+            load_balancer_arn=lb["LoadBalancerArn"],
+            load_balancer_dns=lb["DNSName"],
+            target_group_arns=target_groups,
+            prod_listener_arn=prod,
+            test_listener_arn=test,
+            task_definition_arn=task_definition_arn,
+            execution_role_arn=role,
+            **_listener_rules(spec, prod, test, blue_arn),
+        )
+        _put_alarms(spec, lb["LoadBalancerArn"])
+        if with_service:
+            create_native_service(environment, task_definition_arn)
+        environment.put_target()
+        return environment
     ecs.create_service(
         cluster=spec.cluster,
         serviceName=spec.service,
@@ -237,23 +294,7 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None, first: bool =
         networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [security_group]}},
     )
 
-    for alarm in spec.watched_alarms:
-        rule = {
-            "Statistic": "Sum",
-            "Period": 60,
-            "EvaluationPeriods": 3,  # 2 of the last 3 minutes: the alarm outlives the errors by a minute, and can flap
-            "DatapointsToAlarm": 2,
-            "Threshold": 5,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "TreatMissingData": "notBreaching",
-        } | spec.alarm_rules.get(alarm, {})
-        cloudwatch.put_metric_alarm(
-            AlarmName=alarm,
-            Namespace="AWS/ApplicationELB",
-            MetricName="HTTPCode_Target_5XX_Count",
-            Dimensions=[{"Name": "LoadBalancer", "Value": lb["LoadBalancerArn"].split(":loadbalancer/")[-1]}],
-            **rule,
-        )
+    _put_alarms(spec, lb["LoadBalancerArn"])
 
     _create_unless_there(
         cd.create_application, "ApplicationAlreadyExists", applicationName=spec.application, computePlatform="ECS"
@@ -305,3 +346,149 @@ def build(spec: EnvironmentSpec, *, codedeploy: Any | None = None, first: bool =
     )
     environment.put_target()
     return environment
+
+
+def _put_alarms(spec: EnvironmentSpec, load_balancer_arn: str) -> None:
+    """The environment's 5xx alarms on its load balancer (the CodeDeploy group's, or the native service's)."""
+    cloudwatch = aws.client("cloudwatch")
+    for alarm in spec.watched_alarms:
+        rule = {
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 3,  # 2 of the last 3 minutes: the alarm outlives the errors by a minute, and can flap
+            "DatapointsToAlarm": 2,
+            "Threshold": 5,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+        } | spec.alarm_rules.get(alarm, {})
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
+            Dimensions=[{"Name": "LoadBalancer", "Value": load_balancer_arn.split(":loadbalancer/")[-1]}],
+            **rule,
+        )
+
+
+def _listener_rules(spec: EnvironmentSpec, prod: str, test: str | None, blue: str) -> dict[str, Any]:
+    """A native environment's production and test listener rules (ECS moves weights on rules, not on listeners:
+    BOTO ``AdvancedConfiguration``), and the role that lets ECS change them."""
+    elb, iam = aws.client("elbv2"), aws.client("iam")
+    forward = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": blue, "Weight": 100}]}}]
+    everything = [{"Field": "path-pattern", "Values": ["/*"]}]
+    rules: dict[str, Any] = {
+        "prod_rule_arn": elb.create_rule(ListenerArn=prod, Priority=1, Conditions=everything, Actions=forward)["Rules"][
+            0
+        ]["RuleArn"]
+    }
+    if test and spec.controller != "ROLLING":
+        rules["test_rule_arn"] = elb.create_rule(ListenerArn=test, Priority=1, Conditions=everything, Actions=forward)[
+            "Rules"
+        ][0]["RuleArn"]
+    rules["elb_role_arn"] = iam.create_role(
+        RoleName=f"{spec.service}-ecs-infrastructure-elb"[:64],
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ecs.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    iam.put_role_policy(  # what the AWS-managed AmazonECSInfrastructureRolePolicyForLoadBalancers grants (moto
+        # has no copy of it)
+        RoleName=f"{spec.service}-ecs-infrastructure-elb"[:64],
+        PolicyName="load-balancers",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "elasticloadbalancing:DescribeListeners",
+                            "elasticloadbalancing:DescribeRules",
+                            "elasticloadbalancing:DescribeTargetGroups",
+                            "elasticloadbalancing:ModifyListener",
+                            "elasticloadbalancing:ModifyRule",
+                            "elasticloadbalancing:RegisterTargets",
+                            "elasticloadbalancing:DeregisterTargets",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    return rules
+
+
+def native_configuration(spec: EnvironmentSpec, account: str) -> dict[str, Any]:
+    """The service's deploymentConfiguration: the strategy and its settings, the watched alarms with rollback, one
+    lifecycle hook (the stack's ``<stack>-ecs-hook`` invoked as ``<stack>-EcsHookInvokeRole``); for ROLLING the
+    deployment circuit breaker with rollback instead of a hook."""
+    configuration: dict[str, Any] = {
+        "strategy": spec.controller,
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+        "alarms": {"alarmNames": list(spec.watched_alarms), "enable": True, "rollback": True},
+    }
+    if spec.controller == "ROLLING":
+        configuration["deploymentCircuitBreaker"] = {"enable": True, "rollback": True}
+        return configuration
+    configuration["bakeTimeInMinutes"] = spec.bake_minutes
+    if spec.controller == "LINEAR":
+        configuration["linearConfiguration"] = {
+            "stepPercent": spec.linear_step_percent,
+            "stepBakeTimeInMinutes": spec.linear_step_bake_minutes,
+        }
+    if spec.controller == "CANARY":
+        configuration["canaryConfiguration"] = {
+            "canaryPercent": spec.canary_percent,
+            "canaryBakeTimeInMinutes": spec.canary_bake_minutes,
+        }
+    hook: dict[str, Any] = {
+        "targetType": "AWS_LAMBDA",
+        "hookTargetArn": f"arn:aws:lambda:{spec.region}:{account}:function:{spec.stack}-ecs-hook",
+        "roleArn": f"arn:aws:iam::{account}:role/{spec.stack}-EcsHookInvokeRole",
+        "lifecycleStages": list(HOOK_STAGES),
+    }
+    if spec.hook_timeout_minutes is not None:
+        hook["timeoutConfiguration"] = {"timeoutInMinutes": spec.hook_timeout_minutes, "action": "ROLLBACK"}
+    configuration["lifecycleHooks"] = [hook]
+    return configuration
+
+
+def create_native_service(environment: Environment, task_definition: str) -> dict[str, Any]:
+    """The service with the ECS deployment controller, through the ECS front (``AWS_ENDPOINT_URL_ECS``)."""
+    spec = environment.spec
+    balancer: dict[str, Any] = {
+        "targetGroupArn": environment.target_group_arns[f"{spec.service}-blue"],
+        "containerName": spec.container_name,
+        "containerPort": spec.container_port,
+    }
+    if spec.controller != "ROLLING":
+        advanced = {
+            "alternateTargetGroupArn": environment.target_group_arns[f"{spec.service}-green"],
+            "productionListenerRule": environment.prod_rule_arn,
+            "roleArn": environment.elb_role_arn,
+        }
+        if environment.test_rule_arn:
+            advanced["testListenerRule"] = environment.test_rule_arn
+        balancer["advancedConfiguration"] = advanced
+    return dict(
+        aws.client("ecs").create_service(
+            cluster=spec.cluster,
+            serviceName=spec.service,
+            taskDefinition=task_definition,
+            desiredCount=spec.desired_count,
+            deploymentController={"type": "ECS"},
+            deploymentConfiguration=native_configuration(spec, environment.account),
+            launchType="FARGATE",
+            loadBalancers=[balancer],
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": environment.subnets, "securityGroups": [environment.security_group]}
+            },
+        )["service"]
+    )

@@ -104,3 +104,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 urllib.request.install_opener(urllib.request.build_opener(_NoRedirect))
+
+
+def rule_weights(rule_arn: str) -> list[tuple[str, float]]:
+    """(target group arn, weight) of a listener rule's forward action, as moto stores it."""
+    from pushdeploy import aws
+
+    action = aws.client("elbv2").describe_rules(RuleArns=[rule_arn])["Rules"][0]["Actions"][0]
+    groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
+    if groups:
+        return [(str(g["TargetGroupArn"]), float(g.get("Weight", 1))) for g in groups]
+    return [(str(action.get("TargetGroupArn", "")), 1.0)]

@@ -35,15 +35,19 @@ from pushdeploy.model.releases import Release
 from pushdeploy_local.emulator.codedeploy.backend import CodeDeployEmulator
 from pushdeploy_local.emulator.codedeploy.server import CodeDeployServer
 from pushdeploy_local.emulator.ecr import BlobServer, publish_image, registry_as_ecr, serve_layer_downloads
+from pushdeploy_local.emulator.ecs_native.backend import NativeEcs
+from pushdeploy_local.emulator.ecs_native.server import EcsFront
 from pushdeploy_local.paths import EVENTS
 from pushdeploy_local.world import iam
 from pushdeploy_local.world.apps import Behaviour, LocalApp, smoke_answers
 from pushdeploy_local.world.bus import Delivery, EventRouter, Schedule
 from pushdeploy_local.world.clock import VirtualClock
 from pushdeploy_local.world.engine import LifecycleEngine
-from pushdeploy_local.world.environment import Environment, EnvironmentSpec, WorldSetup, build
+from pushdeploy_local.world.environment import Environment, EnvironmentSpec, WorldSetup, build, create_native_service
+from pushdeploy_local.world.native_engine import NativeEngine
+from pushdeploy_local.world.native_hooks import HookInvoker, StandIn
 from pushdeploy_local.world.scheduler import SchedulerPlayer
-from pushdeploy_local.world.traffic import LoadBalancerDns, LocalListener
+from pushdeploy_local.world.traffic import LoadBalancerDns, LocalListener, rule_weights
 
 STACK = "pushdeploy-local"
 ACCOUNT = "123456789012"
@@ -248,6 +252,8 @@ class World:
         self.request_credit: dict[str, float] = {}  # target group -> requests owed (fractions of a request)
         self.apps: dict[str, LocalApp] = {}  # target group arn -> the app behind it
         self.listeners: dict[str, LocalListener] = {}  # listener arn -> the local listener playing it
+        self.listener_rules: dict[str, str] = {}  # listener arn -> the rule ECS moves weights on (native services)
+        self.lambda_stand_ins: dict[str, StandIn] = {}  # function name -> a function the world plays itself
         self.behaviours: dict[str, Behaviour] = {}  # digest -> behaviour
         self.tags: dict[str, str] = {}  # digest -> tag
         self.forced_alarms: set[str] = set()
@@ -274,10 +280,13 @@ class World:
             region=self.spec.region, now=self.clock.now, seed=self.seed, stops_pending=True
         )
         self.codedeploy = CodeDeployServer(self.emulator)
+        self.native_backend = NativeEcs(region=self.spec.region, account=ACCOUNT, now=self.clock.now, seed=self.seed)
+        self.ecs_front = EcsFront(self.native_backend, self.moto_url)
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": self.moto_url,
                 "AWS_ENDPOINT_URL_CODEDEPLOY": self.codedeploy.url,
+                "AWS_ENDPOINT_URL_ECS": self.ecs_front.url,
                 "AWS_DEFAULT_REGION": self.spec.region,
                 "AWS_REGION": self.spec.region,
                 "AWS_ACCESS_KEY_ID": "local",
@@ -314,6 +323,8 @@ class World:
             ACCOUNT, self.spec.region, self.seed, lambda: self.service_roles, lambda: self.router, self.note
         )
         self.engine = LifecycleEngine(self, seed=self.seed)
+        hooks = HookInvoker(ACCOUNT, lambda: self.service_roles, self, self.lambda_stand_ins, self.clock.now)
+        self.native = NativeEngine(self, self.native_backend, hooks, seed=self.seed, account=ACCOUNT)
         return self
 
     def reset(self, spec: EnvironmentSpec | None = None) -> None:
@@ -340,6 +351,8 @@ class World:
         self.request_credit.clear()
         self.forced_alarms.clear()
         self.alarm_states.clear()
+        self.listener_rules.clear()
+        self.lambda_stand_ins.clear()
         self.timeline, self.deliveries = [], []
         if spec is not None and spec != self.spec:
             self.spec = spec
@@ -360,6 +373,8 @@ class World:
         self.emulator.listeners.append(self._on_codedeploy)
         runtime.reset()
         self.engine.reset()
+        self.native_backend.reset(region=self.spec.region)
+        self.native.reset()
 
     def _close_apps_and_listeners(self) -> None:
         for app in self.apps.values():
@@ -407,11 +422,12 @@ class World:
         _gsi_lags_behind(None)
         self._close_apps_and_listeners()
         self.codedeploy.close()
+        self.ecs_front.close()
         self.blobs.close()
         self.moto.stop()
         clock.reset()
         clock.reset_sleep()
-        for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEDEPLOY"):
+        for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CODEDEPLOY", "AWS_ENDPOINT_URL_ECS"):
             os.environ.pop(key, None)
         runtime.reset()
 
@@ -464,12 +480,17 @@ class World:
         self.reset(setup.specs[0] if setup else EnvironmentSpec(stage="local"))
 
     def _build_environment(self, spec: EnvironmentSpec, *, first: bool, live: dict[tuple[str, str], str]) -> None:
-        env = build(spec, codedeploy=aws.client("codedeploy"), first=first)
+        env = build(spec, codedeploy=aws.client("codedeploy"), first=first, with_service=False)
         self.environments[spec.target] = env
-        for arn, port in ((env.prod_listener_arn, 80), (env.test_listener_arn, 8080)):
+        for arn, port, rule in (
+            (env.prod_listener_arn, 80, env.prod_rule_arn),
+            (env.test_listener_arn, 8080, env.test_rule_arn),
+        ):
             if arn:
                 self.listeners[arn] = LocalListener(self, arn).start()
                 self.dns.add(env.load_balancer_dns, port, self.listeners[arn].url)
+                if rule:
+                    self.listener_rules[arn] = rule
         for alarm in spec.watched_alarms:
             self.alarm_environment[alarm] = spec.target
         document = env.target_document()
@@ -498,13 +519,20 @@ class World:
         live[(spec.repository, tag)] = image
         uri = f"{ACCOUNT}.dkr.ecr.{spec.region}.amazonaws.com/{spec.repository}@{image}"
         task_definition = register_pinned_revision(env.task_definition_arn, spec.container_name, uri)
-        blue = env.target_group_arns[f"{spec.service}-blue"]
-        task_set = self.engine.create_task_set(
-            task_definition, blue, "healthy", environment=env, version=tag, digest=image
-        )
-        aws.client("ecs").update_service_primary_task_set(
-            cluster=spec.cluster, service=spec.service, primaryTaskSet=task_set["taskSetArn"]
-        )
+        if spec.native:  # ECS's first deployment of the service: its tasks serve at once
+            create_native_service(env, task_definition)
+            for _ in range(10):  # no waits in a first deployment: a few steps settle it
+                if not self.native.active():
+                    break
+                self.native.step()
+        else:
+            blue = env.target_group_arns[f"{spec.service}-blue"]
+            task_set = self.engine.create_task_set(
+                task_definition, blue, "healthy", environment=env, version=tag, digest=image
+            )
+            aws.client("ecs").update_service_primary_task_set(
+                cluster=spec.cluster, service=spec.service, primaryTaskSet=task_set["taskSetArn"]
+            )
         now = clock.iso()
         release = Release.new(
             target=spec.target,
@@ -536,6 +564,22 @@ class World:
     def target_document(self) -> dict[str, Any]:
         """The first (the sample's) target document."""
         return self.target_documents[self.spec.target]
+
+    def native_environment(self, cluster: str, service: str) -> Environment:
+        """The environment of a service ECS deploys itself."""
+        for env in self.environments.values():
+            if (env.spec.cluster, env.spec.service) == (cluster, service):
+                return env
+        raise KeyError(f"no environment runs {cluster}/{service}")
+
+    def function_timeout(self, name: str) -> int | None:
+        """A function of the template: its timeout in seconds (None: no such function)."""
+        function = self.router.functions.get(name)
+        return function.timeout if function else None
+
+    def invoke_function(self, name: str, payload: dict[str, Any]) -> Any:
+        """Lambda's synchronous invocation of a function of the template (as its own role)."""
+        return self.router.invoke(name, payload)
 
     def environment_of(self, application: str, deployment_group: str) -> Environment:
         """The environment of a CodeDeploy deployment group."""
@@ -779,8 +823,10 @@ class World:
 
     # -- traffic ------------------------------------------------------------------------------------------------------
     def route(self, listener_arn: str) -> list[tuple[str, float]]:
-        """(target group arn, weight) of the listener's default action, as moto stores it."""
-        return listener_weights(listener_arn)
+        """(target group arn, weight) of the listener's default action, as moto stores it; for a native service,
+        of the listener rule ECS moves weights on."""
+        rule = self.listener_rules.get(listener_arn)
+        return rule_weights(rule) if rule else listener_weights(listener_arn)
 
     def pick_app(self, listener_arn: str) -> LocalApp | None:
         routes = [(tg, w) for tg, w in self.route(listener_arn) if w > 0 and tg in self.apps]
@@ -890,7 +936,7 @@ class World:
         deadline = self.clock.now() + timedelta(seconds=seconds)
         while True:
             self.drain()
-            wake = self._earliest(self.engine.step(), self._due())
+            wake = self._earliest(self.engine.step(), self.native.step(), self._due())
             self.drain()
             if wake is None or wake > deadline:
                 break
@@ -905,10 +951,15 @@ class World:
         limit = self.clock.now() + timedelta(minutes=limit_minutes)
         while self.clock.now() < limit:
             self.drain()
-            wake = self._earliest(self.engine.step(), self._due())
+            wake = self._earliest(self.engine.step(), self.native.step(), self._due())
             self.drain()
             if wake is None:
-                if not self.engine.active() and not self.events and not self.delayed and not self.scheduler.pending():
+                if (
+                    not (self.engine.active() or self.native.active())
+                    and not self.events
+                    and not self.delayed
+                    and not self.scheduler.pending()
+                ):
                     return True
                 continue
             if wake > self.clock.now():

@@ -101,6 +101,21 @@ def _ecs(call: Call) -> list[Authorization]:
             else "*"  # cluster-wide: authorized against * (the reference's container-instance does not apply)
         )
         return [Authorization("ecs:ListTasks", resource, on_cluster)]
+    if op in ("CreateService", "UpdateService", "ListServiceDeployments"):
+        service = _name(str(p.get("serviceName") or p.get("service")), f"service/{cluster}")
+        context: dict[str, Any] = dict(on_cluster)
+        if p.get("taskDefinition") and op != "ListServiceDeployments":
+            context["ecs:task-definition"] = str(p["taskDefinition"])
+        found = [
+            Authorization(
+                f"ecs:{op}", _on(call, "ecs", op, "service", ClusterName=cluster, ServiceName=service), context
+            )
+        ]
+        return found + _passed_service_roles(p)
+    if op in ("DescribeServiceDeployments", "DescribeServiceRevisions", "StopServiceDeployment"):
+        kind = "service-revision" if op == "DescribeServiceRevisions" else "service-deployment"
+        arns = p.get("serviceRevisionArns") or p.get("serviceDeploymentArns") or [p.get("serviceDeploymentArn")]
+        return [_on_deployment_or_revision(call, op, kind, str(arn)) for arn in arns]
     if op in ("DescribeTaskDefinition", "DeregisterTaskDefinition", "ListTaskDefinitions"):
         return [Authorization(f"ecs:{op}", _on(call, "ecs", op, None))]
     if op == "RegisterTaskDefinition":
@@ -140,6 +155,37 @@ def _ecs(call: Call) -> list[Authorization]:
             )
         return found
     raise UnmodelledCall(f"ecs:{op}")
+
+
+def _on_deployment_or_revision(call: Call, op: str, kind: str, arn: str) -> Authorization:
+    """A service deployment or revision ARN (``.../<cluster>/<service>/<id>``) with the condition keys the reference
+    lists for it: ``ecs:cluster`` and ``ecs:service``."""
+    cluster, service, identifier = ([*arn.split(":", 5)[-1].split("/", 1)[-1].split("/"), "", "", ""])[:3]
+    values = {"ClusterName": cluster, "ServiceName": service}
+    values["ServiceRevisionId" if kind == "service-revision" else "ServiceDeploymentId"] = identifier
+    cluster_arn = reference.arn("ecs", "cluster", account=call.account, region=call.region, ClusterName=cluster)
+    service_arn = reference.arn(
+        "ecs", "service", account=call.account, region=call.region, ClusterName=cluster, ServiceName=service
+    )
+    return Authorization(
+        f"ecs:{op}", _on(call, "ecs", op, kind, **values), {"ecs:cluster": cluster_arn, "ecs:service": service_arn}
+    )
+
+
+def _passed_service_roles(p: dict[str, Any]) -> list[Authorization]:
+    """Roles a service hands to ECS: the load balancer role of ``advancedConfiguration`` and each lifecycle hook's
+    role need ``iam:PassRole`` (ECS Developer Guide, blue/green permissions)."""
+    roles = [
+        str(balancer["advancedConfiguration"]["roleArn"])
+        for balancer in p.get("loadBalancers") or []
+        if (balancer.get("advancedConfiguration") or {}).get("roleArn")
+    ]
+    roles += [
+        str(hook["roleArn"])
+        for hook in (p.get("deploymentConfiguration") or {}).get("lifecycleHooks") or []
+        if hook.get("roleArn")
+    ]
+    return [Authorization("iam:PassRole", role, {"iam:PassedToService": "ecs.amazonaws.com"}) for role in roles]
 
 
 def _ecr(call: Call) -> list[Authorization]:
