@@ -42,7 +42,7 @@ def started() -> Iterator[Any]:
     os.environ.update(environment)
 
 
-def _invoke_role(*, allowed: bool = True) -> Any:
+def _invoke_role(*, allowed: bool = True, function: str = HOOK) -> Any:
     from pushdeploy_local.world.iam import ServiceRole
 
     trust = {
@@ -52,7 +52,9 @@ def _invoke_role(*, allowed: bool = True) -> Any:
     action = "lambda:InvokeFunction" if allowed else "lambda:GetFunction"
     permissions = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": action, "Resource": f"arn:aws:lambda:*:{ACCOUNT}:function:{HOOK}"}],
+        "Statement": [
+            {"Effect": "Allow", "Action": action, "Resource": f"arn:aws:lambda:*:{ACCOUNT}:function:{function}"}
+        ],
     }
     return ServiceRole(ROLE, trust, (permissions,))
 
@@ -258,7 +260,12 @@ def test_an_invalid_answer_or_a_role_that_cannot_invoke_rolls_back(
 
 
 def test_a_hook_function_that_does_not_exist_fails_the_deployment(native: Any) -> None:
-    world = native("BLUE_GREEN")  # the template has no <stack>-ecs-hook yet, and no stand-in plays it
+    world = native("BLUE_GREEN")
+    configuration = _latest(world)["deploymentConfiguration"]
+    hook = configuration["lifecycleHooks"][0]
+    hook["hookTargetArn"] = hook["hookTargetArn"].replace("-ecs-hook", "-no-such-hook")  # no function of that name
+    aws.client("ecs").update_service(cluster=CLUSTER, service=SERVICE, deploymentConfiguration=configuration)
+    world.service_roles[ROLE] = _invoke_role(function="*")  # the role may invoke it: Lambda has no such function
 
     _deploy(world, "v2.0.0")
     world.run_until_idle(30)
@@ -340,6 +347,8 @@ def test_a_stop_with_rollback_moves_weights_back_and_reinvokes_the_shifting_stag
 
 def test_an_alarm_in_alarm_rolls_back_during_bake_time(native: Any) -> None:
     world = native("BLUE_GREEN", bake_minutes=10)
+    # ECS's own alarm watch alone: no target names the service, so pushdeploy's alarm function does not race it
+    aws.client("ssm").delete_parameter(Name=world.spec.targets_path + world.spec.target)
     _hook(world, _succeeded)
     _deploy(world, "v2.0.0")
     while _latest(world).get("lifecycleStage") != "BAKE_TIME":

@@ -104,18 +104,20 @@ class TargetWorld(_Strict):
     termination_wait_minutes: Annotated[int, Field(ge=0, le=2880)] = 5
     alarms: list[str] | None = Field(default=None, description="the group's alarms (default: rollback.alarms)")
     live: str = Field(default="v1.0.0", description="the tag of the release serving production at the start")
-    controller: Controller = Field(
-        default="CODE_DEPLOY", description="CODE_DEPLOY, or ECS itself: BLUE_GREEN, LINEAR, CANARY, ROLLING"
+    controller: Controller | None = Field(
+        default=None,
+        description="CODE_DEPLOY, or ECS itself: BLUE_GREEN, LINEAR, CANARY, ROLLING (default: CODE_DEPLOY for a "
+        "target that names a CodeDeploy group, BLUE_GREEN for one that names its cluster and service)",
     )
     cluster: str | None = None
     service: str | None = None
     deployment_config: str | None = Field(default=None, description="the group's own config (default: the target's)")
     test_listener: bool = True
-    bake_minutes: Annotated[float, Field(ge=0, le=1440)] = 2  # ECS: bakeTimeInMinutes
+    bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 2  # ECS: bakeTimeInMinutes
     linear_step_percent: Annotated[float, Field(ge=3, le=100)] = 25.0
-    linear_step_bake_minutes: Annotated[float, Field(ge=0, le=1440)] = 1
+    linear_step_bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 1
     canary_percent: Annotated[float, Field(ge=0.1, le=100)] = 10.0
-    canary_bake_minutes: Annotated[float, Field(ge=0, le=1440)] = 2
+    canary_bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 2
     hook_timeout_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None  # ECS's default: 1440
 
 
@@ -211,13 +213,23 @@ def load_setup(target_files: Sequence[Path], world_file: Path | None = None) -> 
                     f"{suggest(used, sorted(PREDEFINED_CONFIGS))} nor declared under deployment_configs in --world"
                 )
         alarms = tuple(settings.alarms or target.rollback.alarms or [f"{target.name}-5xx"])
+        controller = settings.controller or ("CODE_DEPLOY" if target.through_codedeploy else "BLUE_GREEN")
+        if target.through_codedeploy != (controller == "CODE_DEPLOY"):
+            problems.append(
+                f"{world_file}: targets.{target.name}.controller: {controller} does not match the target, which "
+                + (
+                    "names a CodeDeploy group (its service's controller is CODE_DEPLOY)"
+                    if target.through_codedeploy
+                    else "names its cluster and service (ECS deploys it: BLUE_GREEN, LINEAR, CANARY or ROLLING)"
+                )
+            )
         specs.append(
             target_spec(
                 target,
                 document,
                 index,
-                cluster=settings.cluster or f"{target.name}-cluster",
-                service=settings.service or target.name,
+                cluster=settings.cluster or target.cluster or f"{target.name}-cluster",
+                service=settings.service or target.service or target.name,
                 deployment_config=config,
                 alarms=alarms,
                 alarm_rules={a: world.alarms[a].as_put_metric_alarm() for a in alarms if a in world.alarms},
@@ -225,7 +237,7 @@ def load_setup(target_files: Sequence[Path], world_file: Path | None = None) -> 
                 desired_count=settings.desired_count,
                 with_test_listener=settings.test_listener,
                 initial_tag=settings.live,
-                controller=settings.controller,
+                controller=controller,
                 bake_minutes=settings.bake_minutes,
                 linear_step_percent=settings.linear_step_percent,
                 linear_step_bake_minutes=settings.linear_step_bake_minutes,
@@ -255,8 +267,8 @@ def target_spec(
         tag_pattern=target.tag_pattern,
         container_name=target.container_name,
         container_port=target.container_port,
-        application=target.group[0],
-        deployment_group=target.group[1],
+        application=target.application or target.name,  # a CodeDeploy target's own; unused by ECS's
+        deployment_group=target.deployment_group or target.name,
         on_busy=target.on_busy,
         alarm=alarms[0],
         alarms=alarms,

@@ -59,11 +59,11 @@ class EnvironmentSpec:
     network: int = 20  # the second octet of this environment's VPC (10.<network>.0.0/16)
     # who deploys the service: CodeDeploy (CODE_DEPLOY), or ECS itself with one of its strategies
     controller: Controller = "CODE_DEPLOY"
-    bake_minutes: float = 2  # bakeTimeInMinutes (required for BLUE_GREEN)
+    bake_minutes: int = 2  # bakeTimeInMinutes (required for BLUE_GREEN)
     linear_step_percent: float = 25.0
-    linear_step_bake_minutes: float = 1
+    linear_step_bake_minutes: int = 1
     canary_percent: float = 10.0
-    canary_bake_minutes: float = 2
+    canary_bake_minutes: int = 2
     hook_timeout_minutes: int | None = None  # None: ECS's default (1440)
     stack: str = "pushdeploy-local"  # the stack whose hook function and invoke role the native service names
 

@@ -44,10 +44,12 @@ Where the documentation is silent (chosen to make the product's life harder, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -162,12 +164,16 @@ class NativeEngine:
         self.runs: dict[str, Run] = {}
         self.hook_invocations: list[dict[str, Any]] = []  # every payload sent to a hook (the timeline's evidence)
         self.revision_tgs: dict[str, str] = {}  # revision arn -> the target group its tasks are registered in
+        self.registered: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # revision arn -> (tg, its targets)
+        self._addresses = 0
         backend.listeners.append(self._heard)
 
     def reset(self) -> None:
         self.runs.clear()
         self.hook_invocations.clear()
         self.revision_tgs.clear()
+        self.registered.clear()
+        self._addresses = 0
         self.rng = random.Random(self.seed + 2)
 
     def now(self) -> datetime:
@@ -179,6 +185,23 @@ class NativeEngine:
     def _heard(self, kind: str, service: NativeService, deployment: ServiceDeployment) -> None:
         if kind == "rollback-requested" and deployment.arn in self.runs:
             self.runs[deployment.arn].wake_at = None
+
+    @contextlib.contextmanager
+    def _unlocked(self) -> Iterator[None]:
+        """Let go of the backend while a hook function runs: ECS invokes it and goes on serving API calls, the
+        hook's own among them (holding the lock would deadlock the front)."""
+        held = 0
+        while True:
+            try:
+                self.backend.lock.release()
+            except RuntimeError:  # not (or no longer) held by this thread
+                break
+            held += 1
+        try:
+            yield
+        finally:
+            for _ in range(held):
+                self.backend.lock.acquire()
 
     # -- scheduling ---------------------------------------------------------------------------------------------
     def step(self) -> datetime | None:
@@ -367,9 +390,24 @@ class NativeEngine:
         self.revision_tgs[deployment.target] = run.green_tg
         deployment.sources = [keep]
 
+    def _register(self, tg: str, revision: Revision, count: int, port: int) -> None:
+        """ECS registers a revision's running tasks with its target group ("Amazon ECS automatically registers tasks
+        with the appropriate target group based on the deployment stage": ECS developer guide,
+        alb-resources-for-blue-green); they report healthy once running."""
+        self._addresses += 1
+        targets = [{"Id": f"10.99.{self._addresses % 250}.{10 + i}", "Port": port} for i in range(count)]
+        aws.client("elbv2").register_targets(TargetGroupArn=tg, Targets=targets)
+        self.registered[revision.arn] = (tg, targets)
+
+    def _deregister(self, revision: Revision) -> None:
+        tg, targets = self.registered.pop(revision.arn, ("", []))
+        if tg and targets:
+            aws.client("elbv2").deregister_targets(TargetGroupArn=tg, Targets=targets)
+
     def _scale_in(self, service: NativeService, revision: Revision) -> None:
         revision.requested = revision.running = revision.pending = 0
         revision.production_weight = revision.test_weight = 0.0
+        self._deregister(revision)
         tg = self.revision_tgs.get(revision.arn)
         if tg and tg in self.world.apps and getattr(self.world.apps[tg], "revision", None) == revision.arn:
             self.world.apps.pop(tg).close()
@@ -396,6 +434,8 @@ class NativeEngine:
             run.wake_at = run.scale_started + TASK_START
             return False
         target.running, target.pending = desired, 0
+        if target.arn not in self.registered:
+            self._register(run.green_tg, target, desired, env.spec.container_port)
         if rolling:  # old tasks stop as new ones run (minimumHealthyPercent 100 keeps them until then)
             self._start_app(env, run.green_tg, behaviour, digest, target.arn)
         if not deployment.sources:  # the service's first deployment: its tasks serve production at once
@@ -519,7 +559,8 @@ class NativeEngine:
                 continue
             payload = self._payload(service, deployment, stage, rolling_back, hook_run.details)
             self.hook_invocations.append(payload)
-            answer = self.hooks.invoke(hooks[hook_run.index], payload)
+            with self._unlocked():  # the hook calls ECS (DescribeServiceRevisions ...) through the front
+                answer = self.hooks.invoke(hooks[hook_run.index], payload)
             name = detail.target_arn.split(":")[-1]
             if answer.status == "SUCCEEDED":
                 detail.status = "SUCCEEDED"
