@@ -78,9 +78,33 @@ def test_every_built_in_scenario_passes(built_in_run):
         "fix-while-the-alarm-fires",
         "on-call-commands",
         "long-bake",
+        "ecs-blue-green-happy",
+        "ecs-canary-alarm-rollback",
+        "ecs-linear-failing-smoke",
+        "rolling-happy",
+        "rolling-circuit-breaker",
+        "rolling-alarm-after-success",
+        "ecs-long-bake",
     }
     assert all(r["passed"] for r in reports)
-    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 15
+    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 22
+
+
+def test_services_under_ecs_own_controller_are_deployed_by_ecs(built_in_run):
+    _, _, reports = built_in_run
+    native = {r["scenario"]: r for r in reports if r["scenario"].startswith(("ecs-", "rolling-"))}
+
+    for report in native.values():  # ECS deployed them: no CodeDeploy deployment at all
+        assert report["deployments"] and {d["creator"] for d in report["deployments"]} == {"ECS"}
+        assert all(
+            d["id"].startswith("arn:aws:ecs:") and ":service-deployment/" in d["id"] for d in report["deployments"]
+        )
+    smoke = native["ecs-linear-failing-smoke"]["deployments"][0]
+    assert smoke["hooks"]["AfterAllowTestTraffic"] == "Failed" and smoke["hooks"]["BeforeAllowTraffic"] == "Skipped"
+    [bake] = [r for r in native["ecs-long-bake"]["releases"] if r["tag"] == "v1.1.0"]
+    assert bake["hook_invocations"]["AfterAllowTraffic"] == 3  # IN_PROGRESS twice, then SUCCEEDED
+    releases = native["rolling-alarm-after-success"]["releases"]  # oldest first
+    assert [r["trigger"] for r in releases][-2:] == ["push", "revert"]
 
 
 def test_a_bake_longer_than_one_invocation_carries_on_in_scheduled_invocations(built_in_run):

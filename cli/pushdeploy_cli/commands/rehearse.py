@@ -77,6 +77,11 @@ def rehearse(
         except runner.ScenarioError as exc:
             problems += exc.problems
     for scenario in chosen:
+        if scenario.service is not None and setup is not None:
+            problems.append(
+                f"{scenario.path}: service: sets the sample's controller; with your own targets, say each target's "
+                "controller in --world"
+            )
         for number, step in enumerate(scenario.steps, 1):
             if step.run is not None:
                 mistake = command_mistake(step.run.command, parse_command)

@@ -177,7 +177,12 @@ def run_command(world: World, command: str, runner: Runner, *, capture: bool = T
 
 def run(world: World, scenario: Scenario, runner: Runner | None = None) -> ScenarioResult:
     world.reset()
-    world.build_sample()
+    if scenario.service is not None and world.setup is not None:
+        raise ValueError(
+            f"scenario {scenario.name}: 'service:' sets the sample's controller; with --targets, say each target's "
+            "controller in --world"
+        )
+    world.build_sample(service=scenario.service.model_dump() if scenario.service else None)
     images = Images()
     commands: list[tuple[int, Step, CommandResult]] = []
     for number, step in enumerate(scenario.steps, 1):
@@ -348,7 +353,45 @@ def _manifest_of(repository: str, digest: str) -> str:
     return str(images[0]["imageManifest"])
 
 
+def _native_deployments(world: World, ledger: Any, tag_of: dict[str, str]) -> list[dict[str, Any]]:
+    """ECS's own service deployments (not a service's first: that is the world's setup), in the report's shape:
+    statuses as the release state machine reads them, hooks by the CodeDeploy hook whose checks each stage runs."""
+    from pushdeploy.model.deployments import Deployment
+    from pushdeploy.model.ecs_deployments import ServiceDeployment
+    from pushdeploy.services.ecs_hooks import CHECKS_OF_STAGE
+
+    found = []
+    for service in world.native_backend.services.values():
+        for deployment in service.deployments:
+            if not deployment.sources:
+                continue
+            described = ServiceDeployment.from_api(deployment.api(service.revisions))
+            release = ledger.release_by_deployment(described.arn)
+            hooks = {name: "Skipped" for name in HOOK_NAMES}
+            for stage, verdict in ((release.hooks or {}) if release else {}).items():
+                if stage in CHECKS_OF_STAGE and verdict.get("status") in ("Succeeded", "Failed"):
+                    hooks[CHECKS_OF_STAGE[stage]] = str(verdict["status"])
+            target = next((t for t, e in world.environments.items() if e.spec.service == service.name), "")
+            found.append(
+                {
+                    "id": described.arn,
+                    "target": target,
+                    "tag": (release.tag if release else None) or tag_of.get(release.digest if release else "", ""),
+                    "image": release.image_uri if release else "",
+                    "creator": "ECS",
+                    "trigger": release.trigger if release else "unknown",
+                    "status": Deployment.from_service_deployment(described).status,
+                    "hooks": hooks,
+                    "error": described.status_reason,
+                    "created": described.created_at,
+                }
+            )
+    return [{k: v for k, v in d.items() if k != "created"} for d in sorted(found, key=lambda d: str(d["created"]))]
+
+
 def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
+    from pushdeploy.services.ecs_hooks import CHECKS_OF_STAGE
+
     ledger = runtime.services().ledger
     tag_of = images.first_tag | world.tags
     deployments = []
@@ -374,6 +417,7 @@ def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
                 "error": error.get("message", ""),
             }
         )
+    deployments += _native_deployments(world, ledger, tag_of)
     by_target, state = {}, {}
     for target in world.environments:
         serving = world.production(target)
@@ -412,7 +456,11 @@ def _report(world: World, scenario: Scenario, images: Images) -> dict[str, Any]:
                 "status": r.status,
                 "trigger": r.trigger,
                 "reason": r.reason,
-                "hook_invocations": {stage: int(h.get("invocation") or 1) for stage, h in (r.hooks or {}).items()},
+                # by the CodeDeploy hook whose checks ran (an ECS stage runs the same checks: CHECKS_OF_STAGE)
+                "hook_invocations": {
+                    CHECKS_OF_STAGE.get(stage, stage): int(h.get("invocation") or 1)
+                    for stage, h in (r.hooks or {}).items()
+                },
             }
             for t in targets
             for r in reversed(ledger.releases(t, limit=50))

@@ -209,9 +209,24 @@ class Expect(Strict):
     )
 
 
+class SampleService(Strict):
+    """How the sample's service deploys (the sample is a CODE_DEPLOY service unless a scenario says otherwise)."""
+
+    controller: Literal["CODE_DEPLOY", "BLUE_GREEN", "LINEAR", "CANARY", "ROLLING"]
+    bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 2
+    linear_step_percent: Annotated[float, Field(ge=3, le=100)] = 25.0
+    linear_step_bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 1
+    canary_percent: Annotated[float, Field(ge=0.1, le=100)] = 10.0
+    canary_bake_minutes: Annotated[int, Field(ge=0, le=1440)] = 2
+    hook_timeout_minutes: Annotated[int, Field(ge=1, le=1440)] | None = None
+
+
 class ScenarioDocument(Strict):
     name: Annotated[str, Field(min_length=1)] | None = None
     description: str = ""
+    service: SampleService | None = Field(
+        default=None, description="the sample service's deployment controller (the sample only; else --world)"
+    )
     steps: Annotated[list[Step], Field(min_length=1)]
     expect: Expect = Field(default_factory=lambda: Expect.model_validate({}))
 
@@ -220,6 +235,7 @@ KEYS_OF: dict[str, Sequence[str]] = {
     "": tuple(ScenarioDocument.model_fields),
     "step": STEP_KINDS,
     "expect": tuple(Expect.model_fields),
+    "service": tuple(SampleService.model_fields),
     **{
         kind: tuple((f.alias or name) for name, f in model.model_fields.items())
         for kind, model in (("push", Push), ("alarm", Alarm), ("run", Run))
@@ -236,6 +252,7 @@ class Scenario:
     description: str = ""
     path: Path | None = None
     lines: tuple[int, ...] = ()  # the line each step starts on
+    service: SampleService | None = None  # the sample's service deploys by this controller
 
     def references(self) -> dict[str, int]:
         """Names an image can be referred to by -> the number of the push step that made it."""
@@ -270,7 +287,14 @@ def parse(text: str, path: Path, *, known: WorldNames | None = None) -> Scenario
         raise ScenarioError(duplicated)
     lines = tuple(line_of(root, ("steps", i)) for i in range(len(parsed.steps)))
     scenario = Scenario(
-        parsed.name or path.stem, parsed.steps, parsed.expect, path.parent, parsed.description, path, lines
+        parsed.name or path.stem,
+        parsed.steps,
+        parsed.expect,
+        path.parent,
+        parsed.description,
+        path,
+        lines,
+        service=parsed.service,
     )
     problems = _cross_references(scenario, root)
     if known is not None:

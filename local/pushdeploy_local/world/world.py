@@ -458,10 +458,11 @@ class World:
                 self.note("notify", str(body.get("text", "")).splitlines()[0])
                 aws.client("sqs").delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
 
-    def build_sample(self, initial_tag: str = "v1.0.0") -> Environment:
+    def build_sample(self, initial_tag: str = "v1.0.0", service: dict[str, Any] | None = None) -> Environment:
         """The world's environments: the documented sample (sample-app behind an ALB, ``initial_tag`` live and
-        KNOWN_GOOD) or, after :meth:`use`, one environment per target of the user's own targets."""
-        setup = self.setup or WorldSetup([dataclasses.replace(self.spec, initial_tag=initial_tag)])
+        KNOWN_GOOD; ``service``: its controller and ECS's settings when ECS deploys it) or, after :meth:`use`, one
+        environment per target of the user's own targets."""
+        setup = self.setup or WorldSetup([dataclasses.replace(self.spec, initial_tag=initial_tag, **(service or {}))])
         for name, routing in setup.deployment_configs.items():
             aws.client("codedeploy").create_deployment_config(
                 deploymentConfigName=name, trafficRoutingConfig=routing, computePlatform="ECS"

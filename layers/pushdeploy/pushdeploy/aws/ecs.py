@@ -141,9 +141,18 @@ def service_deployment(arn: str) -> ServiceDeployment | None:
     return ServiceDeployment.from_api(dict(found[0])) if found else None
 
 
-def update_service(cluster: str, service: str, task_definition_arn: str) -> None:
-    """Start a deployment of ``task_definition_arn`` on a service under ECS's own controller (UpdateService)."""
-    aws.ecs_client().update_service(cluster=cluster, service=service, taskDefinition=task_definition_arn)
+def update_service(
+    cluster: str, service: str, task_definition_arn: str | None, *, alarms: dict[str, Any] | None = None
+) -> None:
+    """UpdateService on a service under ECS's own controller: a new task definition starts a deployment; ``alarms``
+    replaces ``deploymentConfiguration.alarms`` (the rest of the configuration is sent back as it is)."""
+    kwargs: dict[str, Any] = {"cluster": cluster, "service": service}
+    if task_definition_arn:
+        kwargs["taskDefinition"] = task_definition_arn
+    if alarms is not None:
+        described = aws.ecs_client().describe_services(cluster=cluster, services=[service])["services"][0]
+        kwargs["deploymentConfiguration"] = {**(described.get("deploymentConfiguration") or {}), "alarms": alarms}
+    aws.ecs_client().update_service(**kwargs)
 
 
 def active_service_deployments(cluster: str, service: str) -> list[ServiceDeployment]:

@@ -165,6 +165,7 @@ class Lifecycle:
         if status == "SUCCEEDED":
             self.ledger.set_live(release)
         if not target.through_codedeploy:
+            self._restore_alarms(target, release)
             self.ledger.free_lane(target.name, release.release_id)  # the service may take the next deployment
         count("DeploymentSucceeded" if status == "SUCCEEDED" else "DeploymentFailed")
         logger.info(
@@ -181,6 +182,25 @@ class Lifecycle:
             self._remedy_failed(target, release)  # one loud message, not "failed and was rolled back"
         else:
             self.notifier.tell(target, release, status)
+
+    @staticmethod
+    def _restore_alarms(target: Target, release: Release) -> None:
+        """Put back the service's deployment alarms this release's deployment left out (ECS keeps the setting on the
+        service; CodeDeploy's override lasts one deployment)."""
+        if not release.excluded_alarms:
+            return
+        try:
+            cluster, name = deployments.service_of(target)
+            setup = ecs.service_setup(cluster, name, refresh=True)
+            names = sorted(set(setup.alarms) | set(release.excluded_alarms))
+            ecs.update_service(
+                cluster, name, None, alarms={"alarmNames": names, "enable": True, "rollback": setup.alarm_rollback}
+            )
+            ecs.service_setup(cluster, name, refresh=True)
+        except Exception:  # noqa: BLE001 - said loudly; the release's own ending stands
+            logger.exception(
+                "could not put the service's deployment alarms back", target=target.name, alarms=release.excluded_alarms
+            )
 
     def _remedy_failed(self, target: Target, release: Release) -> None:
         """A remedy that fails is escalated to people, loudly; nothing flips production back to the release it was

@@ -14,6 +14,7 @@ from pushdeploy.errors import ConfigurationError, DeploymentBusy
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import build_appspec
 from pushdeploy.model.deployments import AlarmOverride, DeploymentGroup
+from pushdeploy.model.ecs_deployments import ServiceSetup
 from pushdeploy.model.releases import WAITING_FOR_GROUP, WAITING_FOR_RETRY, Pending, Release
 from pushdeploy.model.results import Outcome, Result
 from pushdeploy.model.targets import Target
@@ -152,7 +153,8 @@ class Starter:
                 service.task_definition_arn, target.container_name, release.image_uri
             )
             self.ledger.point_revision(release, new_arn)  # before ECS's first hook can ask whose revision it is
-            ecs.update_service(cluster, name, new_arn)
+            alarms = self._ecs_alarms(release, setup)
+            ecs.update_service(cluster, name, new_arn, alarms=alarms)
             found = None
             for _ in range(FIND_DEPLOYMENT_ATTEMPTS):
                 found = ecs.deployment_running(cluster, name, new_arn)
@@ -189,6 +191,28 @@ class Starter:
         return Result(
             "deployed", f"deployment {found.arn} started with {new_arn}", target.name, release.release_id, found.arn
         )
+
+    @staticmethod
+    def _ecs_alarms(release: Release, setup: ServiceSetup) -> dict[str, Any] | None:
+        """The service's deployment alarms for this deployment, as CodeDeploy's alarm override does for a group: a
+        remedy is never rolled back by an alarm (the one that asked for it may still be in ALARM); a change leaves
+        out the alarms already firing (the previous release's). ECS keeps the setting on the service: the release
+        records what was left out and the lifecycle puts it back when the deployment ends. None: unchanged."""
+        if not setup.alarms_enabled or not setup.alarms:
+            return None
+        firing = set(cloudwatch.alarms_in_alarm(setup.alarms))
+        left_out = sorted(setup.alarms) if release.is_remedy else sorted(firing & set(setup.alarms))
+        release.excluded_alarms = left_out
+        if not left_out:
+            return None
+        kept = [a for a in setup.alarms if a not in left_out]
+        logger.warning(
+            "deployment alarms left out of this deployment",
+            target=release.target,
+            alarms=left_out,
+            remedy=release.is_remedy,
+        )
+        return {"alarmNames": kept or list(setup.alarms), "enable": bool(kept), "rollback": setup.alarm_rollback}
 
     def _lane_or_active(self, target: Target, release: Release, cluster: str, name: str) -> str | None:
         """None when this release now holds the target's lane and ECS runs nothing else; else what is deploying."""
