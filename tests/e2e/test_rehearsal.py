@@ -85,9 +85,10 @@ def test_every_built_in_scenario_passes(built_in_run):
         "rolling-circuit-breaker",
         "rolling-alarm-after-success",
         "ecs-long-bake",
+        "ecs-alarm-flaps-during-revert",
     }
     assert all(r["passed"] for r in reports)
-    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 22
+    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 23
 
 
 def test_services_under_ecs_own_controller_are_deployed_by_ecs(built_in_run):
@@ -105,6 +106,9 @@ def test_services_under_ecs_own_controller_are_deployed_by_ecs(built_in_run):
     assert bake["hook_invocations"]["AfterAllowTraffic"] == 3  # IN_PROGRESS twice, then SUCCEEDED
     releases = native["rolling-alarm-after-success"]["releases"]  # oldest first
     assert [r["trigger"] for r in releases][-2:] == ["push", "revert"]
+    flaps = native["ecs-alarm-flaps-during-revert"]  # an alarm during the revert never stops it (design.md 9)
+    assert [d["status"] for d in flaps["deployments"]] == ["Succeeded", "Succeeded"]
+    assert "ALARM_DURING_REMEDY" in [n["state"] for n in flaps["notifications"]]
 
 
 def test_a_bake_longer_than_one_invocation_carries_on_in_scheduled_invocations(built_in_run):

@@ -230,6 +230,9 @@ def command_mistake(command: str, parse: Callable[[list[str]], object]) -> str |
     return None
 
 
+LIST_COLUMNS = 120
+
+
 def list_built_in() -> int:
     """``rehearse --list``: each built-in scenario, one line."""
     missing = [name for name in ("moto", "pushdeploy_local") if importlib.util.find_spec(name) is None]
@@ -239,6 +242,8 @@ def list_built_in() -> int:
 
     listed = runner.describe_built_in()
     width = max(len(name) for name, _ in listed)
+    room = LIST_COLUMNS - width - 2  # one line per scenario, whatever the longest name
     for name, description in listed:
-        print(f"{name:<{width}}  {description}")
+        shown = description if len(description) <= room else description[: room - 1].rstrip() + "…"
+        print(f"{name:<{width}}  {shown}")
     return 0

@@ -150,6 +150,7 @@ class Deployment:
     deployment_config: str | None = None
     description: str = ""
     stage: str | None = None  # an ECS service deployment's lifecycle stage
+    turning_back: bool = False  # an ECS service deployment rolling back (its own rollback: no separate deployment)
 
     @classmethod
     def from_service_deployment(cls, found: ServiceDeployment, fired: tuple[str, ...] = ()) -> Deployment:
@@ -186,6 +187,7 @@ class Deployment:
             error_code=code,
             error_message=reason or None,
             stage=found.lifecycle_stage,
+            turning_back=found.status in ("ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"),
         )
 
     @classmethod

@@ -37,8 +37,14 @@ def remedy_in_flight(ledger: Ledger, deployment: Deployment) -> Remedy | None:
     """The remedy ``deployment`` is, or None when it is a change (a push, a queued push, an operator's deploy).
 
     CodeDeploy's own record says it (a rollback's creator, the description pushdeploy gave a revert), so a change,
-    the common case, costs no ledger read; the ledger's release is read for a remedy, to tell people about it.
+    the common case, costs no ledger read; the ledger's release is read for a remedy, to tell people about it. An ECS
+    service deployment carries no description: the ledger says whether pushdeploy started it as a remedy, and one
+    that is rolling back is a remedy in flight (ECS turns the same deployment round).
     """
     if deployment.is_rollback or deployment.started_as in REMEDY_TRIGGERS:
         return Remedy(deployment, ledger.release_by_deployment(deployment.deployment_id))
+    if not deployment.application:  # ECS's own deployment: no description to read; the ledger knows what it is
+        release = ledger.release_by_deployment(deployment.deployment_id)
+        if deployment.turning_back or (release is not None and release.is_remedy):
+            return Remedy(deployment, release)
     return None
