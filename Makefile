@@ -42,7 +42,7 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 template: $(BIN)/.installed $(SAM_VENV)/bin/.installed
-	$(BIN)/cfn-lint template.yaml examples/sample-service/template.yaml
+	$(BIN)/cfn-lint template.yaml examples/sample-service/template.yaml examples/native-service/template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 # sam build needs the python3.13 interpreter on PATH (the venv's own is one).

@@ -9,7 +9,7 @@ import pytest
 from pushdeploy_local.emulator.iam import reference
 from pushdeploy_local.world.bus import EventRouter, load_template
 
-from tests.helpers import load_event
+from tests.helpers import ROOT, load_event
 
 TEMPLATE = load_template()
 
@@ -187,3 +187,18 @@ def test_the_vpc_access_policy_is_attached_to_the_hooks_only_when_they_run_in_a_
 
     assert "AWSLambdaVPCAccessExecutionRole" not in hook_policies()
     assert "AWSLambdaVPCAccessExecutionRole" in hook_policies(HookSubnetIds="subnet-1", HookSecurityGroupIds="sg-1")
+
+
+@pytest.mark.parametrize("example", ["sample-service", "native-service"])
+def test_each_example_stacks_target_document_is_a_valid_target(example: str) -> None:
+    """The target an example stack declares (an SSM parameter, `!Sub` text) validates once its names are filled."""
+    import re
+
+    from pushdeploy.model.targets import Target
+
+    stack = load_template(ROOT / "examples" / example / "template.yaml")
+    text = stack["Resources"]["Target"]["Properties"]["Value"]["Fn::Sub"]
+    filled = re.sub(r"\$\{[^}]+\}", "filled", text)
+    target = Target.model_validate_json(filled)
+
+    assert target.through_codedeploy is (example == "sample-service")

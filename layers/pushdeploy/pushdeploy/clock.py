@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 _now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
@@ -32,6 +33,18 @@ def parse(text: str) -> datetime:
     """ISO 8601 as AWS writes it: ``...Z`` in envelopes, ``...+0000`` inside alarm details."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def moment(value: Any) -> datetime | None:
+    """A time from an AWS answer: boto3's datetime, or ISO 8601 text (JSON events); None for anything else."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return parse(value)
+        except ValueError:
+            return None
+    return None
 
 
 def use(source: Callable[[], datetime]) -> None:

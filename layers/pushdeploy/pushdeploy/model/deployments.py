@@ -47,17 +47,6 @@ def active_deployment_in(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return clock.parse(value)
-        except ValueError:
-            return None
-    return None
-
-
 @dataclass(frozen=True)
 class DeploymentGroup:
     """What the deployment group says about the service it deploys (the source of truth)."""
@@ -200,8 +189,8 @@ class Deployment:
             deployment_group=str(info.get("deploymentGroupName", "")),
             status=str(info.get("status", "")),
             creator=info.get("creator"),
-            created_at=_moment(info.get("createTime")),
-            completed_at=_moment(info.get("completeTime")),
+            created_at=clock.moment(info.get("createTime")),
+            completed_at=clock.moment(info.get("completeTime")),
             error_code=error.get("code") or None,
             error_message=error.get("message") or None,
             rollback_deployment_id=rollback.get("rollbackDeploymentId") or None,

@@ -134,8 +134,8 @@ class ServiceDeployment:
             source_revision_arns=tuple(str(s.get("arn")) for s in info.get("sourceServiceRevisions") or []),
             status_reason=str(info.get("statusReason") or ""),
             lifecycle_stage=info.get("lifecycleStage"),
-            created_at=_moment(info.get("createdAt")),
-            finished_at=_moment(info.get("finishedAt") or info.get("stoppedAt")),
+            created_at=clock.moment(info.get("createdAt")),
+            finished_at=clock.moment(info.get("finishedAt") or info.get("stoppedAt")),
             rollback_reason=rollback.get("reason"),
         )
 
@@ -147,17 +147,6 @@ class ServiceDeployment:
     def rolled_back(self) -> bool:
         """ECS has no rollback deployment: the same deployment turns round (ROLLBACK_* statuses)."""
         return self.status in ROLLED_BACK
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return clock.parse(value)
-        except ValueError:
-            return None
-    return None
 
 
 @dataclass(frozen=True)
