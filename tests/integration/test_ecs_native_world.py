@@ -383,3 +383,16 @@ def test_a_new_update_during_a_deployment_stops_it_and_the_next_one_reconciles(n
     assert _latest(world)["status"] == "SUCCESSFUL"
     assert world.production()["tag"] == "v3.0.0"
     assert calls[-1]["resourceArn"] == second
+
+
+def test_pushdeploys_own_hook_blocks_nothing_on_a_service_no_target_names(native: Any) -> None:
+    # the real EcsHookFunction (no stand-in): the service's target document is gone
+    world = native("BLUE_GREEN")
+    aws.client("ssm").delete_parameter(Name=world.spec.targets_path + world.spec.target)
+
+    _deploy(world, "v2.0.0")
+    world.run_until_idle(30)
+
+    assert _latest(world)["status"] == "SUCCESSFUL"  # not checked, not rolled back: recorded as unprocessable
+    assert world.production()["tag"] == "v2.0.0"
+    assert any("SUCCEEDED" in e.text and "ecs-hook" in e.text for e in world.timeline)

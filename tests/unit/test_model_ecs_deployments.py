@@ -200,7 +200,7 @@ def test_a_rolled_back_service_deployment_is_one_deployment_turned_round() -> No
     assert deployment.source_revision_arns == (SOURCE,) and deployment.created_at is not None
 
 
-def service_deployment(status: str, reason: str = "") -> ServiceDeployment:
+def service_deployment(status: str, reason: str = "", **fields: Any) -> ServiceDeployment:
     return ServiceDeployment.from_api(
         {
             "serviceDeploymentArn": "arn:aws:ecs:r:1:service-deployment/c/s/abc",
@@ -209,38 +209,55 @@ def service_deployment(status: str, reason: str = "") -> ServiceDeployment:
             "targetServiceRevision": {"arn": TARGET},
             "createdAt": "2026-12-01T12:00:00Z",
             "finishedAt": "2026-12-01T12:20:00Z",
+            **fields,
         }
     )
 
 
+TRIGGERED = {
+    "alarms": {"status": "TRIGGERED", "alarmNames": ["web-5xx", "web-p99"], "triggeredAlarmNames": ["web-5xx"]}
+}
+WATCHED = {"alarms": {"status": "MONITORING_COMPLETE", "alarmNames": ["web-5xx"]}}
+BREAKER = {"deploymentCircuitBreaker": {"status": "TRIGGERED", "failureCount": 3, "threshold": 3}}
+HOOK_FAILED = {
+    "lifecycleHookDetails": [{"hookId": "h", "targetArn": "arn:aws:lambda:r:1:function:hook", "status": "FAILED"}]
+}
+
+
 @pytest.mark.parametrize(
-    ("status", "reason", "fired", "expected"),
+    ("status", "reason", "fields", "expected"),
     [
-        ("PENDING", "", (), ("InProgress", None)),
-        ("IN_PROGRESS", "", (), ("InProgress", None)),
-        ("ROLLBACK_IN_PROGRESS", "hook failed", (), ("InProgress", None)),  # turning round: not over yet
-        ("SUCCESSFUL", "", (), ("Succeeded", None)),
-        ("ROLLBACK_SUCCESSFUL", "lifecycle hook failed", (), ("Failed", "ECS_ROLLED_BACK")),
-        ("ROLLBACK_SUCCESSFUL", "circuit breaker", ("web-5xx",), ("Stopped", "ALARM_ACTIVE")),  # an alarm fired
-        ("ROLLBACK_SUCCESSFUL", "Rolled back: CloudWatch alarm", (), ("Stopped", "ALARM_ACTIVE")),
-        ("ROLLBACK_SUCCESSFUL", "stopped by StopServiceDeployment", (), ("Stopped", "ECS_STOPPED")),
-        ("ROLLBACK_FAILED", "could not roll back", (), ("Failed", "ECS_ROLLBACK_FAILED")),
-        ("STOPPED", "", (), ("Stopped", "ECS_STOPPED")),
+        ("PENDING", "", {}, ("InProgress", None)),
+        ("IN_PROGRESS", "", {}, ("InProgress", None)),
+        ("ROLLBACK_IN_PROGRESS", "", HOOK_FAILED, ("InProgress", None)),  # turning round: not over yet
+        ("SUCCESSFUL", "", WATCHED, ("Succeeded", None)),
+        ("ROLLBACK_SUCCESSFUL", "anything at all", HOOK_FAILED, ("Failed", "HOOK_EXECUTION_FAILURE")),
+        ("ROLLBACK_SUCCESSFUL", "stopped (says the text)", BREAKER, ("Failed", "ECS_CIRCUIT_BREAKER")),
+        ("ROLLBACK_SUCCESSFUL", "", TRIGGERED, ("Stopped", "ALARM_ACTIVE")),  # ECS's own alarm rollback
+        ("ROLLBACK_SUCCESSFUL", "an alarm was mentioned", WATCHED, ("Stopped", "ECS_STOPPED")),  # a stop request
+        ("STOPPED", "", TRIGGERED, ("Stopped", "ALARM_ACTIVE")),  # alarms without rollback stop it
+        ("STOPPED", "a newer deployment started", {}, ("Stopped", "ECS_STOPPED")),
+        ("ROLLBACK_FAILED", "could not roll back", {}, ("Failed", "ECS_ROLLBACK_FAILED")),
     ],
 )
-def test_a_service_deployment_in_the_release_state_machines_words(
-    status: str, reason: str, fired: tuple[str, ...], expected: tuple[str, str | None]
+def test_a_service_deployment_reads_as_the_state_machines_status_from_ecss_fields_never_its_text(
+    status: str, reason: str, fields: dict[str, Any], expected: tuple[str, str | None]
 ) -> None:
-    deployment = Deployment.from_service_deployment(service_deployment(status, reason), fired)
+    deployment = Deployment.from_service_deployment(service_deployment(status, reason, **fields))
 
     assert (deployment.status, deployment.error_code) == expected
     assert deployment.deployment_id.endswith("service-deployment/c/s/abc") and not deployment.is_rollback
 
 
-def test_an_alarm_rollback_names_its_alarms_as_codedeploy_does() -> None:
-    deployment = Deployment.from_service_deployment(service_deployment("ROLLBACK_SUCCESSFUL", "x"), ("a", "b"))
+def test_an_alarm_rollback_names_the_alarms_ecs_says_triggered_as_codedeploy_does() -> None:
+    deployment = Deployment.from_service_deployment(service_deployment("ROLLBACK_SUCCESSFUL", "", **TRIGGERED))
 
-    assert deployment.stopped_by_alarm and deployment.activated_alarms == ("a", "b")
+    assert deployment.stopped_by_alarm and deployment.activated_alarms == ("web-5xx",)
+
+
+def test_a_deployment_turning_round_is_marked_so() -> None:
+    assert Deployment.from_service_deployment(service_deployment("ROLLBACK_REQUESTED")).turning_back
+    assert not Deployment.from_service_deployment(service_deployment("IN_PROGRESS")).turning_back
 
 
 @pytest.mark.parametrize("state", ["in-progress", "rollback-in-progress", "completed", "failed"])
@@ -254,3 +271,15 @@ def test_ecs_deployment_events_name_the_service_to_look_at(state: str) -> None:
 def test_other_events_are_not_ecs_deployment_events() -> None:
     assert parse_service_event(load_event("codedeploy-deployment-state-change.json")) is None
     assert parse_service_event(load_event("ecs-hook-state-change-awaiting-action.json")) is None
+
+
+def test_a_turned_round_deployment_our_hook_failed_reads_as_failed() -> None:
+    # ECS's hook details show only the stage it is in now: the ledger's verdict explains the rollback
+    stopped = Deployment.from_service_deployment(service_deployment("ROLLBACK_SUCCESSFUL"))
+
+    failed = stopped.explained_by("POST_TEST_TRAFFIC_SHIFT hook failed: smoke GET /health: 500")
+
+    assert (failed.status, failed.error_code) == ("Failed", "HOOK_EXECUTION_FAILURE")
+    assert stopped.explained_by(None) is stopped
+    alarmed = Deployment.from_service_deployment(service_deployment("ROLLBACK_SUCCESSFUL", **TRIGGERED))
+    assert alarmed.explained_by("a hook failed too").stopped_by_alarm  # ECS's own alarm field wins

@@ -380,7 +380,9 @@ def _native_deployments(world: World, ledger: Any, tag_of: dict[str, str]) -> li
                     "image": release.image_uri if release else "",
                     "creator": "ECS",
                     "trigger": release.trigger if release else "unknown",
-                    "status": Deployment.from_service_deployment(described).status,
+                    "status": Deployment.from_service_deployment(described)
+                    .explained_by(release.failed_hook() if release else None)
+                    .status,
                     "hooks": hooks,
                     "error": described.status_reason,
                     "created": described.created_at,

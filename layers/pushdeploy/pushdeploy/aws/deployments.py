@@ -8,7 +8,7 @@ ECS's service deployments are answered as :class:`~pushdeploy.model.deployments.
 
 from __future__ import annotations
 
-from pushdeploy.aws import cloudwatch, codedeploy, ecs
+from pushdeploy.aws import codedeploy, ecs
 from pushdeploy.errors import DeploymentNotFound
 from pushdeploy.model.deployments import Deployment
 from pushdeploy.model.targets import Target
@@ -35,19 +35,14 @@ def active_deployment_ids(target: Target) -> list[str]:
     return [d.arn for d in ecs.active_service_deployments(*service_of(target))]
 
 
-def get_deployment(deployment_id: str, target: Target | None = None) -> Deployment:
-    """A deployment by its id: CodeDeploy's ``d-...``, or an ECS service deployment's ARN (``target`` lets an alarm
-    rollback be told from a failed one: the service's alarms that fired after it started)."""
+def get_deployment(deployment_id: str) -> Deployment:
+    """A deployment by its id: CodeDeploy's ``d-...``, or an ECS service deployment's ARN."""
     if not deployment_id.startswith("arn:"):
         return codedeploy.get_deployment(deployment_id)
     found = ecs.service_deployment(deployment_id)
     if found is None:
         raise DeploymentNotFound(f"service deployment {deployment_id}: not found")
-    fired: tuple[str, ...] = ()
-    if found.status == "ROLLBACK_SUCCESSFUL" and found.created_at is not None and target is not None:
-        firing = cloudwatch.alarms_in_alarm(watched_alarms(target))
-        fired = tuple(name for name, since in firing.items() if since is not None and since >= found.created_at)
-    return Deployment.from_service_deployment(found, fired)
+    return Deployment.from_service_deployment(found)
 
 
 def stop_with_rollback(target: Target, deployment_id: str, reason: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ SERVICE_DEPLOYMENT_STATUS = {
     "ROLLBACK_IN_PROGRESS": "InProgress",
     "SUCCESSFUL": "Succeeded",
     "STOPPED": "Stopped",
+    "ROLLBACK_SUCCESSFUL": "Failed",
     "ROLLBACK_FAILED": "Failed",
 }
 
@@ -142,30 +143,29 @@ class Deployment:
     turning_back: bool = False  # an ECS service deployment rolling back (its own rollback: no separate deployment)
 
     @classmethod
-    def from_service_deployment(cls, found: ServiceDeployment, fired: tuple[str, ...] = ()) -> Deployment:
-        """An ECS service deployment in the words the release state machine decides on; ``fired``: the service's
-        deployment alarms that went to ALARM after it started (ECS's reason text is not documented, the alarms are).
+    def from_service_deployment(cls, found: ServiceDeployment) -> Deployment:
+        """An ECS service deployment in the words the release state machine decides on, from ECS's own fields (its
+        reason text is not documented): ECS has no rollback deployment, the deployment itself turns round.
 
-        ECS has no rollback deployment: the deployment itself turns round. ROLLBACK_SUCCESSFUL is ``Stopped`` with
-        ``ALARM_ACTIVE`` and the alarms named (as CodeDeploy reports its own alarm stops) when an alarm sent it
-        back, ``Stopped`` after a stop request, else ``Failed`` (a hook, the circuit breaker); ROLLBACK_FAILED is
-        ``Failed``.
+        Its alarms TRIGGERED: ``Stopped`` with ``ALARM_ACTIVE`` and the alarms named (as CodeDeploy reports its own
+        alarm stops); a hook FAILED or TIMED_OUT, or the circuit breaker TRIGGERED: ``Failed``; turned round with
+        none of these: a stop request (``Stopped``). ROLLBACK_FAILED is ``Failed``.
         """
         reason = found.rollback_reason or found.status_reason or ""
         status = SERVICE_DEPLOYMENT_STATUS.get(found.status, "InProgress")
         code: str | None = None
-        if found.status == "ROLLBACK_SUCCESSFUL":
-            if fired or "alarm" in reason.lower():
+        if found.status in ("ROLLBACK_SUCCESSFUL", "STOPPED"):
+            if found.triggered_alarms:
                 status, code = "Stopped", "ALARM_ACTIVE"
-                reason = f"{reason} Activated alarms: {', '.join(fired)}" if fired else reason
-            elif "stop" in reason.lower():
-                status, code = "Stopped", "ECS_STOPPED"
+                reason = f"{reason} Activated alarms: {', '.join(found.triggered_alarms)}".strip()
+            elif found.failed_hooks:
+                status, code = "Failed", "HOOK_EXECUTION_FAILURE"
+            elif found.circuit_breaker_tripped:
+                status, code = "Failed", "ECS_CIRCUIT_BREAKER"
             else:
-                status, code = "Failed", "ECS_ROLLED_BACK"
+                status, code = "Stopped", "ECS_STOPPED"
         elif found.status == "ROLLBACK_FAILED":
             code = "ECS_ROLLBACK_FAILED"
-        elif found.status == "STOPPED":
-            code = "ECS_STOPPED"
         return cls(
             deployment_id=found.arn,
             application="",
@@ -199,6 +199,14 @@ class Deployment:
             deployment_config=info.get("deploymentConfigName"),
             description=str(info.get("description") or ""),
         )
+
+    def explained_by(self, failed_hook: str | None) -> Deployment:
+        """An ECS deployment turned round with no alarm or circuit breaker of ECS's own reads as a stop request; when
+        one of our hooks answered FAILED (the ledger has its verdict: ECS's hook details show only the stage it is in
+        now) it failed."""
+        if self.error_code == "ECS_STOPPED" and failed_hook:
+            return replace(self, status="Failed", error_code="HOOK_EXECUTION_FAILURE", error_message=failed_hook)
+        return self
 
     @property
     def started_as(self) -> str | None:

@@ -121,11 +121,18 @@ class ServiceDeployment:
     created_at: datetime | None = None
     finished_at: datetime | None = None
     rollback_reason: str | None = None
+    # why it turned round, from ECS's own fields (its reason text is not documented)
+    triggered_alarms: tuple[str, ...] = ()  # alarms.status TRIGGERED: these alarms rolled it back (or stopped it)
+    circuit_breaker_tripped: bool = False  # deploymentCircuitBreaker.status TRIGGERED
+    failed_hooks: tuple[str, ...] = ()  # lifecycleHookDetails FAILED or TIMED_OUT: the hooks' targets
 
     @classmethod
     def from_api(cls, info: dict[str, Any]) -> ServiceDeployment:
         target = info.get("targetServiceRevision") or {}
         rollback = info.get("rollback") or {}
+        alarms = info.get("alarms") or {}
+        breaker = info.get("deploymentCircuitBreaker") or {}
+        hooks = info.get("lifecycleHookDetails") or []
         return cls(
             arn=str(info.get("serviceDeploymentArn") or ""),
             service_arn=str(info.get("serviceArn") or ""),
@@ -137,6 +144,15 @@ class ServiceDeployment:
             created_at=clock.moment(info.get("createdAt")),
             finished_at=clock.moment(info.get("finishedAt") or info.get("stoppedAt")),
             rollback_reason=rollback.get("reason"),
+            triggered_alarms=tuple(alarms.get("triggeredAlarmNames") or ())
+            if alarms.get("status") == "TRIGGERED"
+            else (),
+            circuit_breaker_tripped=breaker.get("status") == "TRIGGERED",
+            failed_hooks=tuple(
+                str(h.get("targetArn") or h.get("hookId") or "")
+                for h in hooks
+                if h.get("status") in ("FAILED", "TIMED_OUT")
+            ),
         )
 
     @property

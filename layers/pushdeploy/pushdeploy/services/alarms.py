@@ -44,16 +44,20 @@ class AlarmResponder:
             results.append(self._respond(target, alarm))
         return results
 
-    @staticmethod
-    def _watched(target: Target) -> tuple[str, ...]:
+    def _watched(self, target: Target) -> tuple[str, ...]:
         if target.rollback.alarms is not None:
             return tuple(target.rollback.alarms)
-        return deployments.watched_alarms(target)
+        watched = deployments.watched_alarms(target)
+        if target.through_codedeploy:
+            return watched
+        # ECS keeps a deployment's left-out alarms off the service itself: they are still this target's to watch
+        left_out = {a for r in self.ledger.releases(target.name, limit=5) if r.is_unfinished for a in r.excluded_alarms}
+        return tuple(dict.fromkeys([*watched, *sorted(left_out)]))
 
     def _respond(self, target: Target, alarm: AlarmEvent) -> Result:
         why = f"alarm {alarm.name} ({alarm.kind}) in ALARM: {alarm.reason}"
         for deployment_id in deployments.active_deployment_ids(target):
-            deployment = deployments.get_deployment(deployment_id, target)
+            deployment = deployments.get_deployment(deployment_id)
             remedy = remedy_in_flight(self.ledger, deployment)
             if remedy is not None:
                 return self._during_remedy(target, alarm, remedy, why)

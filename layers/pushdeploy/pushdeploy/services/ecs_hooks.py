@@ -98,23 +98,27 @@ class EcsHookRunner:
         return verdict
 
     def _evaluate(self, verdict: EcsVerdict, invocation: EcsHookInvocation, remaining_ms: Callable[[], int]) -> None:
-        catalog = self.load_catalog()
-        target = catalog.for_service(invocation.service_arn)
-        if target is None:
-            verdict.reason = (
-                f"no target names service {invocation.service_arn}: pushdeploy does not vouch for a deployment it "
-                "does not manage"
-            )
-            self.ledger.record_unprocessable(invocation.__dict__, verdict.reason, function="ecs-hook")
-            return
-        verdict.target = target.name
-        if invocation.is_rollback:
+        # first what needs no lookup that could fail: a rollback is never blocked, and some stages check nothing
+        if invocation.is_rollback and _turning_back(invocation):
             verdict.status, verdict.reason = "SUCCEEDED", "traffic flows back (rollback): validators never block it"
             return
         stage = CHECKS_OF_STAGE.get(invocation.stage)
         if stage is None:
             verdict.status, verdict.reason = "SUCCEEDED", f"nothing to check at {invocation.stage}"
             return
+        catalog = self.load_catalog()
+        target = catalog.for_service(invocation.service_arn)
+        if target is None:
+            # a hook wired to a service no target names: pushdeploy vouches for nothing, and blocks nothing either
+            verdict.status = "SUCCEEDED"
+            verdict.reason = (
+                f"no target names service {invocation.service_arn}: not checked (remove pushdeploy's hook from the "
+                "service, or declare a target for it)"
+            )
+            logger.error("ECS hook for a service no target names", service=invocation.service_arn)
+            self.ledger.record_unprocessable(invocation.__dict__, verdict.reason, function="ecs-hook")
+            return
+        verdict.target = target.name
         task_definition_arn = ecs.revision_task_definition(invocation.target_revision_arn)
         release = self.ledger.release_by_task_definition(task_definition_arn)
         progress = _progress_of(invocation)
@@ -148,6 +152,11 @@ class EcsHookRunner:
             return
         status, verdict.reason = conclude(verdict.checks)
         verdict.status = "SUCCEEDED" if status == "Succeeded" else "FAILED"
+        if verdict.status == "FAILED" and ctx.remedy:
+            # FAILED would make ECS roll back to the last successful revision: the release this remedy removes
+            verdict.status = "SUCCEEDED"
+            verdict.reason = f"checks failed during a remedy, not blocking it (escalated): {verdict.reason}"
+            logger.error("REMEDY CHECKS FAILED: the remedy goes on", target=target.name, reason=verdict.reason)
         if verdict.invocation > 1:
             ctx.notes.append(f"over {verdict.invocation} invocations")
         if ctx.notes:
@@ -177,6 +186,16 @@ class EcsHookRunner:
             )
         except Exception:  # noqa: BLE001 - evidence is best effort; the answer must still go out
             logger.exception("could not record ECS hook evidence", deployment=invocation.service_deployment_arn)
+
+
+def _turning_back(invocation: EcsHookInvocation) -> bool:
+    """The weights look like a rollback: confirmed by the deployment's status (the first forward shift of a step
+    has the same weights); unreadable: taken as a rollback (a rollback is never blocked)."""
+    try:
+        found = ecs.service_deployment(invocation.service_deployment_arn)
+    except Exception:  # noqa: BLE001 - when in doubt, never block the way back
+        return True
+    return found is None or found.rolled_back
 
 
 def _cluster_and_service(target: Target) -> tuple[str, str]:

@@ -85,7 +85,7 @@ class Inspection:
     def status(self, target: Target) -> TargetStatus:
         live = self.live(target)
         active_ids = deployments.active_deployment_ids(target)
-        active = self.progress(deployments.get_deployment(active_ids[0], target)) if active_ids else None
+        active = self.progress(deployments.get_deployment(active_ids[0])) if active_ids else None
         quarantined = self.ledger.quarantined(target.name)
         tags = {}
         for q in quarantined:

@@ -92,11 +92,13 @@ class Lifecycle:
     def sync_deployment(self, target: Target, deployment_id: str, *, event_state: str | None = None) -> Result:
         """Bring the ledger in line with what CodeDeploy says about ``deployment_id``."""
         try:
-            deployment = deployments.get_deployment(deployment_id, target)
+            deployment = deployments.get_deployment(deployment_id)
         except DeploymentNotFound as exc:
             logger.warning("deployment unknown to CodeDeploy", deployment_id=deployment_id, reason=str(exc))
             return Result("ignored", str(exc), target.name, deployment_id=deployment_id)
         release = self.ledger.release_by_deployment(deployment_id)
+        if release is not None:
+            deployment = deployment.explained_by(release.failed_hook())
         if release is None and deployment.is_rollback:
             release = self._record_rollback(target, deployment)
         if release is None:

@@ -160,7 +160,7 @@ class Reverts:
         if active and to is not None:
             raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:
-            remedy = remedy_in_flight(self.ledger, deployments.get_deployment(active[0], target))
+            remedy = remedy_in_flight(self.ledger, deployments.get_deployment(active[0]))
             if remedy is not None and not force:
                 raise RemedyInProgress(
                     f"{target.name}: {remedy.describe()}; a rollback now would undo it (--force to stop it anyway)"
@@ -216,7 +216,7 @@ class Reverts:
         if active and to is not None:
             raise NothingToRollBack(self._to_while_deploying(target, active[0], to))
         if active:
-            deployment = deployments.get_deployment(active[0], target)
+            deployment = deployments.get_deployment(active[0])
             remedy = remedy_in_flight(self.ledger, deployment)
             if remedy is not None and not force:
                 raise RemedyInProgress(

@@ -133,7 +133,7 @@ class Starter:
         """UpdateService with the pinned revision. ECS starts a deployment on every UpdateService, even while one
         runs: the lane keeps one per service, so on_busy means what it means for a CodeDeploy group."""
         cluster, name = deployments.service_of(target)
-        setup = ecs.service_setup(cluster, name)
+        setup = ecs.service_setup(cluster, name, refresh=True)  # never an alarm list a remedy had reduced
         if setup.kind in ("CODE_DEPLOY", "EXTERNAL"):
             raise ConfigurationError(
                 f"service {name} in {cluster} uses the {setup.kind} deployment controller: name its CodeDeploy "
@@ -154,25 +154,25 @@ class Starter:
             )
             self.ledger.point_revision(release, new_arn)  # before ECS's first hook can ask whose revision it is
             alarms = self._ecs_alarms(release, setup)
-            ecs.update_service(cluster, name, new_arn, alarms=alarms)
-            found = None
-            for _ in range(FIND_DEPLOYMENT_ATTEMPTS):
-                found = ecs.deployment_running(cluster, name, new_arn)
-                if found is not None:
-                    break
-                clock.sleep(1.0)
         except Exception:
             self.ledger.free_lane(target.name, release.release_id)
             raise
-        if found is None:
-            self.ledger.free_lane(target.name, release.release_id)
+        # From here ECS deploys: the release holds the lane until its deployment ends (never freed on an error here)
+        started = ecs.update_service(cluster, name, new_arn, alarms=alarms)
+        for _ in range(FIND_DEPLOYMENT_ATTEMPTS if started is None else 0):
+            found = ecs.deployment_running(cluster, name, new_arn)
+            if found is not None:
+                started = found.arn
+                break
+            clock.sleep(1.0)
+        if started is None:
             raise ConfigurationError(
-                f"UpdateService on {name} accepted {new_arn}, but no service deployment of it appeared "
-                f"(ListServiceDeployments); check the service in the ECS console"
+                f"UpdateService on {name} accepted {new_arn}, but ECS named no service deployment of it; check the "
+                "service in the ECS console (the reconcile sweep settles the release)"
             )
         self.ledger.mark_started(
             release,
-            deployment_id=found.arn,
+            deployment_id=started,
             task_definition_arn=new_arn,
             previous_task_definition_arn=service.task_definition_arn,
             deployment_config=setup.kind,
@@ -183,13 +183,13 @@ class Starter:
             target=target.name,
             digest=release.digest,
             tag=release.tag,
-            deployment_id=found.arn,
+            deployment_id=started,
             task_definition=new_arn,
             trigger=release.trigger,
             strategy=setup.kind,
         )
         return Result(
-            "deployed", f"deployment {found.arn} started with {new_arn}", target.name, release.release_id, found.arn
+            "deployed", f"deployment {started} started with {new_arn}", target.name, release.release_id, started
         )
 
     @staticmethod
@@ -286,7 +286,7 @@ class Starter:
             return Result("rejected", reason, target.name, release.release_id, active)
         stopped_note = kept_note = ""
         if policy == "supersede" and active:
-            remedy = remedy_in_flight(self.ledger, deployments.get_deployment(active, target))
+            remedy = remedy_in_flight(self.ledger, deployments.get_deployment(active))
             if remedy is not None:  # a remedy is never superseded: the push waits for it
                 kept_note = f"; not superseding {remedy.describe()}"
                 logger.warning("push waits: a remedy is never superseded", target=target.name, remedy=active)

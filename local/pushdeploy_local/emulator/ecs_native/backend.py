@@ -132,7 +132,13 @@ class NativeEcs:
             if "desiredCount" in params:
                 service.desired_count = int(params["desiredCount"])
             if params.get("deploymentConfiguration") is not None:
-                service.configuration = _with_defaults(params["deploymentConfiguration"])
+                sent = params["deploymentConfiguration"]
+                kept_hooks = service.configuration.get("lifecycleHooks")
+                service.configuration = _with_defaults(sent)
+                if "lifecycleHooks" not in sent and kept_hooks is not None:
+                    # "ECS requires an explicit empty lifecycle hook list to clear existing hooks": an update
+                    # without the key keeps them (hashicorp/terraform-provider-aws PR #47096)
+                    service.configuration["lifecycleHooks"] = kept_hooks
             if params.get("loadBalancers") is not None:
                 service.load_balancers = copy.deepcopy(params["loadBalancers"])
             if params.get("networkConfiguration") is not None:
@@ -285,6 +291,8 @@ class NativeEcs:
             described["runningCount"] = sum(r.running for r in service.revisions.values())
             described["pendingCount"] = sum(r.pending for r in service.revisions.values())
             described["deployments"] = self._deployments(service)
+            if service.deployments:  # Service.currentServiceDeployment (botocore model): the newest one
+                described["currentServiceDeployment"] = service.deployments[-1].arn
             described.pop("taskSets", None)
             return described
 
