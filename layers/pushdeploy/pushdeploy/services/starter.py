@@ -83,12 +83,20 @@ class Starter:
                 ecs.deregister(new_arn)  # the queued push re-clones whatever is current when it starts
             return self._wait_or_refuse(target, release, busy, order_key, from_queue)
         release.excluded_alarms = list(alarms.alarms_left_out(group)) if alarms and not release.is_remedy else []
+        return self._started(
+            target, release, deployment_id, new_arn, service.task_definition_arn, config or group.deployment_config
+        )
+
+    def _started(
+        self, target: Target, release: Release, deployment_id: str, new_arn: str, previous: str, config: str | None
+    ) -> Result:
+        """The release's deployment exists (whoever runs it): recorded, counted, logged."""
         self.ledger.mark_started(
             release,
             deployment_id=deployment_id,
             task_definition_arn=new_arn,
-            previous_task_definition_arn=service.task_definition_arn,
-            deployment_config=config or group.deployment_config,
+            previous_task_definition_arn=previous,
+            deployment_config=config,
         )
         count("DeploymentStarted")
         logger.info(
@@ -99,6 +107,7 @@ class Starter:
             deployment_id=deployment_id,
             task_definition=new_arn,
             trigger=release.trigger,
+            deployment_config=config,
         )
         return Result(
             "deployed",
@@ -170,27 +179,7 @@ class Starter:
                 f"UpdateService on {name} accepted {new_arn}, but ECS named no service deployment of it; check the "
                 "service in the ECS console (the reconcile sweep settles the release)"
             )
-        self.ledger.mark_started(
-            release,
-            deployment_id=started,
-            task_definition_arn=new_arn,
-            previous_task_definition_arn=service.task_definition_arn,
-            deployment_config=setup.kind,
-        )
-        count("DeploymentStarted")
-        logger.info(
-            "deployment started",
-            target=target.name,
-            digest=release.digest,
-            tag=release.tag,
-            deployment_id=started,
-            task_definition=new_arn,
-            trigger=release.trigger,
-            strategy=setup.kind,
-        )
-        return Result(
-            "deployed", f"deployment {started} started with {new_arn}", target.name, release.release_id, started
-        )
+        return self._started(target, release, started, new_arn, service.task_definition_arn, setup.kind)
 
     @staticmethod
     def _ecs_alarms(release: Release, setup: ServiceSetup) -> dict[str, Any] | None:
