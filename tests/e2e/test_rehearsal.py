@@ -86,9 +86,10 @@ def test_every_built_in_scenario_passes(built_in_run):
         "rolling-alarm-after-success",
         "ecs-long-bake",
         "ecs-alarm-flaps-during-revert",
+        "ecs-busy-queue-latest",
     }
     assert all(r["passed"] for r in reports)
-    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 23
+    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 24
 
 
 def test_services_under_ecs_own_controller_are_deployed_by_ecs(built_in_run):
@@ -106,6 +107,8 @@ def test_services_under_ecs_own_controller_are_deployed_by_ecs(built_in_run):
     assert bake["hook_invocations"]["AfterAllowTraffic"] == 3  # IN_PROGRESS twice, then SUCCEEDED
     releases = native["rolling-alarm-after-success"]["releases"]  # oldest first
     assert [r["trigger"] for r in releases][-2:] == ["push", "revert"]
+    busy = native["ecs-busy-queue-latest"]["deployments"]  # the lane: one ECS deployment at a time, never two
+    assert len(busy) == 2 and all(d["status"] == "Succeeded" for d in busy)
     flaps = native["ecs-alarm-flaps-during-revert"]  # an alarm during the revert never stops it (design.md 9)
     assert [d["status"] for d in flaps["deployments"]] == ["Succeeded", "Succeeded"]
     assert "ALARM_DURING_REMEDY" in [n["state"] for n in flaps["notifications"]]

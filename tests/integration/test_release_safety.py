@@ -444,3 +444,16 @@ def test_a_waiting_revert_is_never_displaced_by_a_push_and_starts_first(world, c
     assert release_of_id(pushed["release_id"]).status == "QUEUED"  # the push still waits, not dropped
     succeed(codedeploy, lambda_context, first.deployment_id)
     assert release_of_id(pushed["release_id"]).status == "IN_PROGRESS"
+
+
+def test_one_release_at_a_time_holds_an_ecs_services_lane(world):
+    # ECS starts a deployment on every UpdateService: the lane is what keeps one per service (invariant 4)
+    book = ledger()
+
+    assert book.take_lane("web", "r1") is None  # taken
+    assert book.take_lane("web", "r1") is None  # taken again by its holder: idempotent
+    assert book.take_lane("web", "r2") == "r1"  # the holder is named to whoever else asks
+    assert not book.free_lane("web", "r2")  # only its holder lets go of it
+    assert book.lane_holder("web") == "r1"
+    assert book.free_lane("web", "r1") and book.lane_holder("web") is None
+    assert book.take_lane("web", "r2") is None and book.take_lane("other", "r3") is None  # one lane per target

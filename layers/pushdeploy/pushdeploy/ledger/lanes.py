@@ -37,15 +37,4 @@ class Lanes(Table):
 
     def free_lane(self, target: str, release_id: str) -> bool:
         """Let go of the lane if ``release_id`` holds it (a newer holder is never evicted)."""
-        try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key=self._key(pk(target), "LANE"),
-                ConditionExpression="release_id = :me",
-                ExpressionAttributeValues={":me": {"S": release_id}},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._delete_held(pk(target), "LANE", release_id)

@@ -3,7 +3,7 @@ release still inside it) and ``QUARANTINE#<digest>`` (rolled back: never auto-de
 
 from __future__ import annotations
 
-from pushdeploy import aws, clock
+from pushdeploy import clock
 from pushdeploy.ledger.table import Table, pk
 from pushdeploy.model.releases import Candidate, KnownGood, Quarantine, Release
 
@@ -113,13 +113,4 @@ class Markers(Table):
         )
 
     def clear_candidate(self, target: str, release_id: str) -> None:
-        try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key=self._key(pk(target), "CANDIDATE"),
-                ConditionExpression="release_id = :r",
-                ExpressionAttributeValues={":r": {"S": release_id}},
-            )
-        except Exception as exc:
-            if aws.error_code(exc) != "ConditionalCheckFailedException":
-                raise
+        self._delete_held(pk(target), "CANDIDATE", release_id)

@@ -91,6 +91,21 @@ class Table:
         )
         return self._plain(item) if item else None
 
+    def _delete_held(self, partition: str, sort: str, release_id: str) -> bool:
+        """Delete an item only while ``release_id`` holds it (a newer holder is never evicted); False otherwise."""
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=self._key(partition, sort),
+                ConditionExpression="release_id = :me",
+                ExpressionAttributeValues={":me": {"S": release_id}},
+            )
+        except Exception as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _query_prefix(self, partition: str, prefix: str, **options: Any) -> list[dict[str, Any]]:
         response = self.client.query(
             TableName=self.table,

@@ -30,10 +30,10 @@ from pushdeploy.checks.rollouts import RevisionRollout
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.appspec import HookStage
 from pushdeploy.model.ecs_deployments import EcsHookInvocation, HookStatus, hook_response, parse_ecs_hook_invocation
-from pushdeploy.model.releases import REMEDY_TRIGGERS
+from pushdeploy.model.releases import REMEDY_TRIGGERS, Release
 from pushdeploy.model.targets import Target, TargetCatalog
 from pushdeploy.observability import count, logger
-from pushdeploy.services.hooks import REPORT_MARGIN_SECONDS, conclude, run_with_watchdog, stage_checks
+from pushdeploy.services.hooks import REPORT_MARGIN_SECONDS, conclude, evidence, run_with_watchdog, stage_checks
 
 CHECKS_OF_STAGE: dict[str, HookStage] = {
     "PRE_SCALE_UP": "BeforeInstall",
@@ -56,6 +56,7 @@ class EcsVerdict:
     checks: list[CheckResult] = field(default_factory=list)
     invocation: int = 1
     progress: dict[str, Any] | None = None  # with IN_PROGRESS: what the next invocation resumes from
+    release: Release | None = None  # the release running the target revision, once looked up
 
     def response(self) -> dict[str, Any]:
         if self.status == "IN_PROGRESS":
@@ -120,7 +121,7 @@ class EcsHookRunner:
             return
         verdict.target = target.name
         task_definition_arn = ecs.revision_task_definition(invocation.target_revision_arn)
-        release = self.ledger.release_by_task_definition(task_definition_arn)
+        release = verdict.release = self.ledger.release_by_task_definition(task_definition_arn)
         progress = _progress_of(invocation)
         verdict.invocation = int(progress.get("invocation", 0)) + 1 if progress else 1
         seconds = remaining_ms() / 1000.0 - REPORT_MARGIN_SECONDS
@@ -164,25 +165,16 @@ class EcsHookRunner:
 
     def _record(self, verdict: EcsVerdict, invocation: EcsHookInvocation) -> None:
         """The verdict as evidence on the release that runs the target revision (best effort)."""
-        if verdict.target is None or invocation.stage not in CHECKS_OF_STAGE:
+        release = verdict.release
+        if release is None or release.target != verdict.target or invocation.stage not in CHECKS_OF_STAGE:
             return
         try:
-            release = self.ledger.release_by_task_definition(
-                ecs.revision_task_definition(invocation.target_revision_arn)
-            )
-            if release is None or release.target != verdict.target:
-                return
+            status = {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}.get(verdict.status, "InProgress")
             self.ledger.record_hook(
                 release.target,
                 release.release_id,
                 invocation.stage,
-                {
-                    "status": {"SUCCEEDED": "Succeeded", "FAILED": "Failed"}.get(verdict.status, "InProgress"),
-                    "reason": verdict.reason,
-                    "at": clock.iso(),
-                    "invocation": verdict.invocation,
-                    "checks": [c.as_dict() for c in verdict.checks],
-                },
+                evidence(status, verdict.reason, verdict.invocation, verdict.checks),
             )
         except Exception:  # noqa: BLE001 - evidence is best effort; the answer must still go out
             logger.exception("could not record ECS hook evidence", deployment=invocation.service_deployment_arn)

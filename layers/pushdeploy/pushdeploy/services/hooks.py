@@ -74,6 +74,17 @@ class Verdict:
         }
 
 
+def evidence(status: str, reason: str, invocation: int, checks: list[CheckResult]) -> dict[str, Any]:
+    """A hook's verdict as the ledger keeps it on the release (``hooks.<stage>``), whoever invoked the hook."""
+    return {
+        "status": status,
+        "reason": reason,
+        "at": clock.iso(),
+        "invocation": invocation,
+        "checks": [c.as_dict() for c in checks],
+    }
+
+
 def conclude(checks: list[CheckResult]) -> tuple[Status, str]:
     failed = [c for c in checks if not c.passed and c.severity == "error"]
     if failed:
@@ -254,13 +265,7 @@ class HookRunner:
                 release.target,
                 release.release_id,
                 self.stage,
-                {
-                    "status": verdict.status,
-                    "reason": verdict.reason,
-                    "at": clock.iso(),
-                    "invocation": verdict.invocation,
-                    "checks": [c.as_dict() for c in verdict.checks],
-                },
+                evidence(str(verdict.status), verdict.reason, verdict.invocation, verdict.checks),
             )
         except Exception:  # noqa: BLE001 - evidence is best effort; the report must still go out
             logger.exception("could not record hook evidence", deployment_id=verdict.deployment_id)

@@ -203,12 +203,17 @@ class Starter:
         )
         return {"alarmNames": kept or list(setup.alarms), "enable": bool(kept), "rollback": setup.alarm_rollback}
 
+    def _deploying(self, target: Target, release_id: str) -> Release | None:
+        """The lane holder's release while it starts or runs (None: it ended or vanished, the lane is stale)."""
+        held = self.ledger.get_release(target.name, release_id)
+        return held if held is not None and held.status in ("RECEIVED", "IN_PROGRESS") else None
+
     def _lane_or_active(self, target: Target, release: Release, cluster: str, name: str) -> str | None:
         """None when this release now holds the target's lane and ECS runs nothing else; else what is deploying."""
         holder = self.ledger.take_lane(target.name, release.release_id)
         if holder is not None:
-            held = self.ledger.get_release(target.name, holder)
-            if held is not None and held.status in ("RECEIVED", "IN_PROGRESS"):
+            held = self._deploying(target, holder)
+            if held is not None:
                 return held.deployment_id or f"release {holder}"
             self.ledger.free_lane(target.name, holder)  # its release ended (or vanished): the lane is stale
             holder = self.ledger.take_lane(target.name, release.release_id)
@@ -344,10 +349,8 @@ class Starter:
         if deployments.active_deployment_ids(target):
             return None
         holder = None if target.through_codedeploy else self.ledger.lane_holder(target.name)
-        if holder is not None:
-            held = self.ledger.get_release(target.name, holder)
-            if held is not None and held.status in ("RECEIVED", "IN_PROGRESS"):
-                return None  # its deployment is starting or running
+        if holder is not None and self._deploying(target, holder) is not None:
+            return None  # its deployment is starting or running
         pending = self.ledger.take_pending(target.name, remedy=remedy)
         if pending is None:
             return None
