@@ -57,6 +57,15 @@ LISTED_INCIDENTS = {  # the sequences the release-safety issue lists, as histori
     "retried-release-superseded": "seed 49: rollback; advance 0.5 min; retag image#0 as v2.38.0 x2; release; "
     "retag image#3 as main x1 same-second; push main (failing-smoke) x1 same-second; "
     "push v2.16.0 (healthy) x1 same-second; alarm -> ALARM",
+    # the same incidents on services ECS deploys itself (the lane keeps one deployment per service)
+    "flapping-alarm-during-revert-ecs-blue-green": "seed 7 service=BLUE_GREEN: push main; advance 20 min; "
+    "alarm -> ALARM; advance 0.5 min; alarm -> OK; alarm -> ALARM; rollback; rollback",
+    "supersede-during-revert-rolling": "seed 7 on_busy=supersede service=ROLLING: push main; advance 20 min; "
+    "alarm -> ALARM; push v2.3.0",
+    "queued-behind-alarm-rollback-canary": "seed 3 service=CANARY: push v2.1.0 (erroring); push v2.2.0; "
+    "advance 4 min; alarm -> ALARM",
+    "same-second-pushes-linear": "seed 9 on_busy=supersede service=LINEAR: push main; push main same-second; "
+    "push v2.4.0 same-second; advance 2 min; push v2.5.0",
 }
 
 
@@ -67,8 +76,19 @@ def test_the_listed_incidents_keep_every_invariant(world: Any, history: str) -> 
     assert not observed.violations, f"{observed.violations} in {history}"
 
 
+def test_stops_on_ecs_are_seen_by_the_invariants(world: Any) -> None:
+    """The remedy invariant reads every stop pushdeploy sends ECS: an alarm during a canary stops that change."""
+    observed = run_history(world, History.parse(LISTED_INCIDENTS["queued-behind-alarm-rollback-canary"]))
+
+    assert [kind for _, kind in observed.stops] == ["change"]
+    assert all(":service-deployment/" in deployment for deployment, _ in observed.stops)
+
+
 def test_a_history_reads_back_as_it_is_printed() -> None:
     history = History.parse(LISTED_INCIDENTS["retag-and-release"])
 
     assert History.parse(history.describe()) == history
+    on_ecs = History.parse(LISTED_INCIDENTS["supersede-during-revert-rolling"])
+    assert (on_ecs.controller, on_ecs.on_busy) == ("ROLLING", "supersede")
+    assert History.parse(on_ecs.describe()) == on_ecs
     assert history.describe().startswith("seed 10: push v2.1.0 (healthy) x1; advance 35 min; retag image#0 as v2.1.1")

@@ -19,10 +19,12 @@ from pushdeploy import aws, runtime
 from pushdeploy.model.releases import UNFINISHED_STATUSES
 from pushdeploy.services.reverts import NothingToRollBack, RemedyInProgress
 
+from pushdeploy_local.emulator.ecs_native.backend import _cluster_name, _service_name
 from pushdeploy_local.world.apps import Behaviour
 from pushdeploy_local.world.world import World
 
 StepKind = Literal["push", "retag", "alarm", "advance", "rollback", "release"]
+Controller = Literal["CODE_DEPLOY", "BLUE_GREEN", "LINEAR", "CANARY", "ROLLING"]
 INVARIANTS = (
     "production-on-quarantined-digest",
     "remedy-stopped-by-pushdeploy",
@@ -37,6 +39,14 @@ INVARIANTS = (
     "remedy-failed",
 )
 STATUS_OF = {"Succeeded": ("SUCCEEDED", "REVERTED"), "Failed": ("FAILED",), "Stopped": ("STOPPED",)}
+# ECS's own deployments (contracts 8.5): turned round = failed or stopped, as its alarms, circuit breaker, hooks or a
+# stop request turned it; STOPPED = a newer UpdateService took over (pushdeploy's supersede)
+ECS_STATUS_OF = {
+    "SUCCESSFUL": ("SUCCEEDED", "REVERTED"),
+    "ROLLBACK_SUCCESSFUL": ("FAILED", "STOPPED"),
+    "ROLLBACK_FAILED": ("FAILED", "STOPPED"),
+    "STOPPED": ("STOPPED",),
+}
 NEEDS_A_REASON = ("FAILED", "STOPPED", "SUPERSEDED", "REJECTED", "REFUSED", "START_FAILED", "REVERTED")
 
 
@@ -72,10 +82,12 @@ class History:
     seed: int
     steps: tuple[Step, ...]
     on_busy: str = "queue-latest"  # the target's policy for a push while a deployment runs
+    controller: Controller = "CODE_DEPLOY"  # who deploys the target's service: CodeDeploy, or ECS with a strategy
 
     def describe(self) -> str:
         policy = f" on_busy={self.on_busy}" if self.on_busy != "queue-latest" else ""
-        return f"seed {self.seed}{policy}: " + "; ".join(step.describe() for step in self.steps)
+        service = f" service={self.controller}" if self.controller != "CODE_DEPLOY" else ""
+        return f"seed {self.seed}{policy}{service}: " + "; ".join(step.describe() for step in self.steps)
 
     @classmethod
     def parse(cls, text: str) -> History:
@@ -112,8 +124,9 @@ class History:
                 steps.append(Step(cast(StepKind, part)))
             else:
                 raise ValueError(f"not a history step: {part!r}")
+        head, _, controller = head.partition(" service=")
         seed, _, policy = head.removeprefix("seed").strip().partition(" on_busy=")
-        return cls(int(seed), tuple(steps), policy or "queue-latest")
+        return cls(int(seed), tuple(steps), policy or "queue-latest", cast(Controller, controller or "CODE_DEPLOY"))
 
 
 _SAME = r"(?P<same> same-second)?"
@@ -151,7 +164,7 @@ def run_history(world: World, history: History) -> Observed:
     """Play ``history`` in a fresh sample world (v1.0.0 live and KNOWN_GOOD), settle, and check the invariants."""
     world.seed = history.seed
     world.reset()
-    world.build_sample()
+    world.build_sample(service=None if history.controller == "CODE_DEPLOY" else {"controller": history.controller})
     if history.on_busy != "queue-latest":
         world.update_target({"on_busy": history.on_busy})
     observed = Observed(history)
@@ -177,18 +190,44 @@ def run_history(world: World, history: History) -> Observed:
 
 
 def _record_stops(world: World, observed: Observed) -> None:
-    """Every StopDeployment pushdeploy sends, with what the deployment was (a remedy or a change)."""
-    emulator = world.emulator
-    original = emulator.stop_deployment
+    """Every deployment pushdeploy stops, with what it was (a remedy or a change): CodeDeploy's StopDeployment; ECS's
+    StopServiceDeployment, and an UpdateService that takes over from the deployment in progress (ECS stops it)."""
+    emulator, backend = world.emulator, world.native_backend
+    stop_deployment = _unwrapped(emulator, "stop_deployment")
+    stop_service_deployment = _unwrapped(backend, "stop_service_deployment")
+    update_service = _unwrapped(backend, "update_service")
 
-    def stop_deployment(deploymentId: str, autoRollbackEnabled: bool | None = None) -> dict[str, Any]:
+    def kind(deployment_id: str, ecs_rollback: bool = False) -> str:
+        release = runtime.services().ledger.release_by_deployment(deployment_id)
+        return "remedy" if ecs_rollback or (release is not None and release.is_remedy) else "change"
+
+    def stopping(deploymentId: str, autoRollbackEnabled: bool | None = None) -> dict[str, Any]:
         deployment = emulator.deployments.get(deploymentId) or {}
-        release = runtime.services().ledger.release_by_deployment(deploymentId)
-        remedy = deployment.get("creator") == "codeDeployRollback" or (release is not None and release.is_remedy)
-        observed.stops.append((deploymentId, "remedy" if remedy else "change"))
-        return original(deploymentId, autoRollbackEnabled)
+        observed.stops.append((deploymentId, kind(deploymentId, deployment.get("creator") == "codeDeployRollback")))
+        return dict(stop_deployment(deploymentId, autoRollbackEnabled))
 
-    emulator.stop_deployment = stop_deployment  # type: ignore[method-assign]
+    def stopping_on_ecs(serviceDeploymentArn: str, stopType: str = "ROLLBACK") -> dict[str, Any]:
+        observed.stops.append((serviceDeploymentArn, kind(serviceDeploymentArn)))
+        return dict(stop_service_deployment(serviceDeploymentArn, stopType))
+
+    def updating(params: dict[str, Any], task_definition: str) -> tuple[Any, bool]:
+        service = backend.services.get((_cluster_name(params.get("cluster")), _service_name(str(params["service"]))))
+        ongoing = service.ongoing() if service is not None else None
+        result: tuple[Any, bool] = update_service(params, task_definition)
+        if ongoing is not None and ongoing.status == "STOPPED":  # the update took over: ECS stopped it
+            rolling_back = ongoing.rollback is not None  # ECS's own rollback is a remedy too
+            observed.stops.append((ongoing.arn, kind(ongoing.arn, rolling_back)))
+        return result
+
+    emulator.stop_deployment = stopping  # type: ignore[method-assign]
+    backend.stop_service_deployment = stopping_on_ecs  # type: ignore[method-assign]
+    backend.update_service = updating  # type: ignore[method-assign]
+
+
+def _unwrapped(api: Any, operation: str) -> Any:
+    """The world's own ``operation`` (kept the first time, so histories in one world never stack wrappers)."""
+    originals = api.__dict__.setdefault("_unrecorded", {})
+    return originals.setdefault(operation, getattr(api, operation))
 
 
 def _push(world: World, step: Step, images: list[str], observed: Observed) -> None:
@@ -293,22 +332,29 @@ def violations(world: World, observed: Observed) -> list[tuple[str, str]]:
         stale = newest.outcome == "superseded" and "newer push" in newest.reason
         if refused or stale:
             found.append(("newest-push-refused-for-an-older-one", f"{newest.tag}: {newest.reason}"))
-    # 4. at most one deployment per group at any time
+    # 4. at most one deployment per group (CodeDeploy) or per service (ECS) at any time
     never = datetime.max.replace(tzinfo=UTC)
-    spans = sorted(
+    codedeploy = sorted(
         (d["createTime"], d.get("completeTime") or never, d["deploymentId"])
         for d in world.emulator.deployments.values()
     )
-    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
-        if start < end:
-            found.append(("two-deployments-at-once", f"{first} and {second}"))
+    per_service = [
+        sorted((d.created_at, d.finished_at or d.stopped_at or never, d.arn) for d in service.deployments)
+        for service in world.native_backend.services.values()
+    ]
+    for spans in (codedeploy, *per_service):
+        for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+            if start < end:
+                found.append(("two-deployments-at-once", f"{first} and {second}"))
     # 5. every release's final status matches what happened
     reverted_ids = {r.reverts_release_id for r in releases if r.reverts_release_id}
+    on_ecs = {d.arn: d.status for service in world.native_backend.services.values() for d in service.deployments}
     for release in releases:
         deployment = world.emulator.deployments.get(release.deployment_id or "")
-        ended = deployment["status"] if deployment is not None else None
+        ended = deployment["status"] if deployment is not None else on_ecs.get(release.deployment_id or "")
+        expected = STATUS_OF.get(ended or "") or ECS_STATUS_OF.get(ended or "")
         retried = release.deployment_id in release.earlier_deployment_ids  # the release moved on past that attempt
-        if ended in STATUS_OF and release.status not in STATUS_OF[ended] and not retried:
+        if expected and release.status not in expected and not retried:
             found.append(("status-differs-from-codedeploy", f"{release.tag} {release.status} vs {ended}"))
         if release.is_remedy and release.status in ("FAILED", "STOPPED"):  # every remedy here goes to a healthy image
             found.append(("remedy-failed", f"{release.trigger} to {release.tag}: {release.reason}"))
@@ -328,7 +374,9 @@ class Tally:
     def add(self, observed: Observed, world: World) -> None:
         self.histories += 1
         self.pushes += len(observed.pushes)
-        self.deployments += len(world.emulator.deployments)
+        self.deployments += len(world.emulator.deployments) + sum(
+            len(service.deployments) for service in world.native_backend.services.values()
+        )
         for invariant, detail in observed.violations:
             self.violations[invariant] += 1
             self.examples.setdefault(invariant, f"{detail} <- {observed.history.describe()}")

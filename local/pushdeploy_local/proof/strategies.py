@@ -1,7 +1,8 @@
 """Hypothesis strategies for :mod:`pushdeploy_local.proof.histories`: what on-call life throws at a target.
 
-Moving (``main``) and fixed (``v2.N.0``) tags, healthy and bad images, same-second pairs, re-tags of older images,
-redelivered events, alarms that fire, clear and arrive late, time passing, and an operator's rollback and release.
+Services under CodeDeploy and under ECS's own controller (blue/green, linear, canary, rolling); moving (``main``) and
+fixed (``v2.N.0``) tags, healthy and bad images, same-second pairs, re-tags of older images, redelivered events, alarms
+that fire, clear and arrive late, time passing, and an operator's rollback and release.
 """
 
 from __future__ import annotations
@@ -43,4 +44,7 @@ histories = st.builds(
     seed=st.integers(0, 99_999),
     steps=st.lists(steps, min_size=1, max_size=8).map(tuple),
     on_busy=st.sampled_from(("queue-latest", "queue-latest", "supersede", "reject")),
+    controller=st.sampled_from(  # about half CodeDeploy, half ECS's own controller with each of its strategies
+        ("CODE_DEPLOY", "CODE_DEPLOY", "CODE_DEPLOY", "BLUE_GREEN", "LINEAR", "CANARY", "ROLLING")
+    ),
 )
