@@ -1,4 +1,5 @@
-"""Deployment events: CodeDeploy state changes (and a scheduled sweep) -> ledger, known-good, notify, queue, prune."""
+"""Deployment events: CodeDeploy's and ECS's state changes, the scheduled sweep and a rolling update's due checks ->
+ledger, known-good, notify, queue, prune."""
 
 from typing import Any
 
@@ -12,5 +13,5 @@ from pushdeploy.observability import logger, metrics, traced_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = runtime.services()
-    results = services.lifecycle.handle(event, services.catalog())
+    results = services.lifecycle.handle(event, services.catalog(), context.invoked_function_arn)
     return {"results": [result.as_dict() for result in results]}

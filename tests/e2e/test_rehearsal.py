@@ -89,7 +89,7 @@ def test_every_built_in_scenario_passes(built_in_run):
         "ecs-busy-queue-latest",
     }
     assert all(r["passed"] for r in reports)
-    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 24
+    assert f"{len(reports)} passed, 0 failed" in output and len(reports) == 25
 
 
 def test_services_under_ecs_own_controller_are_deployed_by_ecs(built_in_run):

@@ -388,6 +388,24 @@ def test_a_malformed_deployment_event_is_kept_in_the_ledger(world, codedeploy, l
     assert ledger().unprocessable()[0]["function"] == "deployment-events"
 
 
+@pytest.mark.parametrize(
+    ("checks", "why"),
+    [
+        ({"target": 5, "release_id": "r"}, "needs a target and a release_id"),
+        ({"target": "x", "release_id": "r"}, "no target named x"),
+    ],
+)
+def test_a_rolling_checks_schedule_that_cannot_be_used_is_kept_in_the_ledger(
+    world, codedeploy, lambda_context, checks, why
+):
+    event = {"PushdeployRollingChecks": checks}
+
+    [result] = load_handler("deployment_events").lambda_handler(event, lambda_context)["results"]
+
+    assert result["outcome"] == "ignored" and why in result["reason"]
+    assert ledger().unprocessable()[0]["function"] == "deployment-events"
+
+
 def test_slack_gets_the_message_and_the_webhook_url_never_reaches_the_logs(
     world, codedeploy, lambda_context, capsys, iam
 ):

@@ -457,3 +457,42 @@ def test_one_release_at_a_time_holds_an_ecs_services_lane(world):
     assert book.lane_holder("web") == "r1"
     assert book.free_lane("web", "r1") and book.lane_holder("web") is None
     assert book.take_lane("web", "r2") is None and book.take_lane("other", "r3") is None  # one lane per target
+
+
+def test_a_rolling_releases_due_checks_are_taken_by_one_visit_only(world):
+    # the schedule, ECS's events and the sweep may all arrive when they are due: one runs them (one revert at most)
+    from pushdeploy.model.releases import Release
+
+    book = ledger()
+    release = Release.new(target="web", digest=GOOD, image_uri=f"repo@{GOOD}", trigger="push", status="SUCCEEDED")
+    book.put_release(release)
+    book.update_release("web", release.release_id, checks_due_at="2026-12-01T10:01:00.000Z")
+
+    assert not book.take_due_checks("web", release.release_id, "2026-12-01T10:00:00.000Z")  # not the due it holds
+    assert book.take_due_checks("web", release.release_id, "2026-12-01T10:01:00.000Z")
+    assert not book.take_due_checks("web", release.release_id, "2026-12-01T10:01:00.000Z")  # taken already
+    assert book.get_release("web", release.release_id).checks_due_at is None
+
+
+def test_evidence_a_hook_records_before_the_start_is_recorded_is_kept(world):
+    # ECS may invoke its first hook as soon as UpdateService returns, before the starter records the start
+    from pushdeploy.model.releases import Release
+
+    book = ledger()
+    release = Release.new(target="web", digest=GOOD, image_uri=f"repo@{GOOD}", trigger="push", reason="waiting")
+    book.put_release(release)
+    book.record_hook("web", release.release_id, "PRE_SCALE_UP", {"status": "Succeeded", "reason": "image ok"})
+    release.reason = None  # the starter's copy, changed in memory since
+
+    book.mark_started(
+        release,
+        deployment_id="d-1",
+        task_definition_arn="td:2",
+        previous_task_definition_arn="td:1",
+        deployment_config=None,
+    )
+
+    stored = book.get_release("web", release.release_id)
+    assert stored.hooks == {"PRE_SCALE_UP": {"status": "Succeeded", "reason": "image ok"}}
+    assert (stored.status, stored.deployment_id, stored.reason) == ("IN_PROGRESS", "d-1", None)
+    assert book.release_by_deployment("d-1").release_id == release.release_id

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pushdeploy.aws.scheduler import Continuations
     from pushdeploy.ledger import Ledger
     from pushdeploy.model.targets import TargetCatalog
     from pushdeploy.services.alarms import AlarmResponder
@@ -48,7 +49,7 @@ class Services:
     def starter(self) -> Starter:
         from pushdeploy.services.starter import Starter
 
-        return Starter(self.ledger, self.settings.hook_function_prefix)
+        return Starter(self.ledger, self.settings.hook_function_prefix, self.notifier)
 
     @cached_property
     def deployer(self) -> Deployer:
@@ -71,8 +72,10 @@ class Services:
     @cached_property
     def lifecycle(self) -> Lifecycle:
         from pushdeploy.services.lifecycle import Lifecycle
+        from pushdeploy.services.rolling import RollingChecks
 
-        return Lifecycle(self.ledger, self.starter, self.notifier, self.retention)
+        rolling = RollingChecks(self.ledger, self.reverts.revert, continuations)
+        return Lifecycle(self.ledger, self.starter, self.notifier, self.retention, rolling)
 
     @cached_property
     def inspection(self) -> Inspection:
@@ -106,13 +109,20 @@ class Services:
 
     def hook_runner(self) -> HookRunner:
         """The hook of this function's stage (``PUSHDEPLOY_HOOK_STAGE``, set per function by the template)."""
-        from pushdeploy.aws.scheduler import Continuations
         from pushdeploy.services.hooks import HookRunner
-        from pushdeploy.settings import continuation_settings, hook_stage
+        from pushdeploy.settings import hook_stage
 
-        where = continuation_settings()
-        continuations = Continuations(*where) if where else None
-        return HookRunner(hook_stage(), self.ledger, self.catalog, continuations)
+        return HookRunner(hook_stage(), self.ledger, self.catalog, continuations())
+
+
+def continuations() -> Continuations | None:
+    """Where this function schedules its later invocations (read per invocation: each function has its own
+    environment, and the world runs them in one process); None when it has no schedule group."""
+    from pushdeploy.aws.scheduler import Continuations
+    from pushdeploy.settings import continuation_settings
+
+    where = continuation_settings()
+    return Continuations(*where) if where else None
 
 
 _services: Services | None = None

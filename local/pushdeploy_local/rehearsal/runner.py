@@ -369,8 +369,10 @@ def _native_deployments(world: World, ledger: Any, tag_of: dict[str, str]) -> li
             release = ledger.release_by_deployment(described.arn)
             hooks = {name: "Skipped" for name in HOOK_NAMES}
             for stage, verdict in ((release.hooks or {}) if release else {}).items():
-                if stage in CHECKS_OF_STAGE and verdict.get("status") in ("Succeeded", "Failed"):
-                    hooks[CHECKS_OF_STAGE[stage]] = str(verdict["status"])
+                # an ECS hook's stage, or (a rolling update: ECS runs no hooks) the checks pushdeploy ran itself
+                name = CHECKS_OF_STAGE.get(stage) or (stage if stage in HOOK_NAMES else None)
+                if name and verdict.get("status") in ("Succeeded", "Failed"):
+                    hooks[name] = str(verdict["status"])
             target = next((t for t, e in world.environments.items() if e.spec.service == service.name), "")
             found.append(
                 {

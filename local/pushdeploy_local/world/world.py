@@ -939,12 +939,12 @@ class World:
             self.drain()
             wake = self._earliest(self.engine.step(), self.native.step(), self._due())
             self.drain()
-            if wake is None or wake > deadline:
+            now = self.clock.now()
+            if now >= deadline:
                 break
-            if wake > self.clock.now():
-                self.clock.advance((wake - self.clock.now()).total_seconds())
-        if deadline > self.clock.now():
-            self.clock.advance((deadline - self.clock.now()).total_seconds())
+            if wake is not None and wake <= now:
+                continue  # more to do at this moment
+            self.clock.advance((self._next_stop(now, wake, deadline) - now).total_seconds())
         self.drain()
 
     def run_until_idle(self, limit_minutes: float = 240) -> bool:
@@ -963,9 +963,18 @@ class World:
                 ):
                     return True
                 continue
-            if wake > self.clock.now():
-                self.clock.advance((wake - self.clock.now()).total_seconds())
+            now = self.clock.now()
+            if wake > now:
+                self.clock.advance((self._next_stop(now, wake, limit) - now).total_seconds())
         return False
+
+    @staticmethod
+    def _next_stop(now: datetime, wake: datetime | None, deadline: datetime) -> datetime:
+        """How far the clock may move before the world delivers what happened: to ``wake`` or ``deadline``, never
+        past the next minute. Each minute raises events of its own (alarm evaluations, the rate schedules), and
+        EventBridge delivers them as they happen, not when a long wait ends."""
+        minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        return min(m for m in (wake, deadline, minute) if m is not None)
 
     def production(self, target: str | None = None) -> dict[str, str]:
         """What serves a target's production (default the first): the app behind its production listener's

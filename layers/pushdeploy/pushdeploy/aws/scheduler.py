@@ -1,4 +1,5 @@
-"""EventBridge Scheduler: a one-time schedule that invokes a hook function again to continue a long check.
+"""EventBridge Scheduler: a one-time schedule that invokes a function later, with what it needs in its input: a hook
+function again to continue a long check, the deployment-events function when a rolling update's checks are due.
 
 Why Scheduler (not a Step Functions wait): one ``CreateSchedule`` call per hand-over, no state machine to define
 or pay for, the check's state travels in the schedule's input, and the schedule deletes itself once it has
@@ -27,7 +28,14 @@ class Continuations:
     role_arn: str
     dead_letter_arn: str | None = None
 
-    def schedule(self, name: str, at: datetime, function_arn: str, payload: dict[str, Any]) -> Scheduled:
+    def schedule(
+        self,
+        name: str,
+        at: datetime,
+        function_arn: str,
+        payload: dict[str, Any],
+        description: str = "pushdeploy: continue a lifecycle-hook check in a new invocation",
+    ) -> Scheduled:
         """Invoke ``function_arn`` with ``payload`` once, at ``at`` (UTC, whole seconds, rounded up).
 
         The name is the idempotency key: a second hand-over of the same step (a redelivered invocation) finds the
@@ -52,7 +60,7 @@ class Continuations:
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",
-                Description="pushdeploy: continue a lifecycle-hook check in a new invocation",
+                Description=description,
                 Target=target,
             )
         except Exception as exc:

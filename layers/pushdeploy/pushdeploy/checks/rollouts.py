@@ -7,6 +7,8 @@
   target group is the one the test listener rule forwards to (ECS moves test traffic to green before any check
   that needs it runs), or without a test rule the alternate target group, "the target group for the green service
   revision" (ECS developer guide, alb-resources-for-blue-green).
+- ECS's rolling update: one target group serves every revision; once ECS says the update completed, the old tasks
+  are gone (drained and stopped) and it serves the new revision's.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ class RevisionRollout:
                     return max(forwarded)[1]
             if lb.alternate_target_group_arn:
                 return lb.alternate_target_group_arn
-        return None
+        rolling = [lb.target_group_arn for lb in self.setup.load_balancing if lb.target_group_arn]
+        return rolling[0] if self.setup.kind == "ROLLING" and rolling else None
 
 
 def _forwarded(rule_arn: str) -> list[tuple[float, str]]:

@@ -29,7 +29,13 @@ def run(ctx: HookContext) -> list[CheckResult]:
     elb = aws.client("elbv2")
     while True:
         descriptions = elb.describe_target_health(TargetGroupArn=tg_arn).get("TargetHealthDescriptions", [])
-        states = [(d["Target"]["Id"], d.get("TargetHealth", {})) for d in descriptions]
+        # a draining target is leaving (deregistered, connections finishing: ELB's target health states): not the
+        # replacement's, whether it is healthy or not
+        states = [
+            (d["Target"]["Id"], d.get("TargetHealth", {}))
+            for d in descriptions
+            if d.get("TargetHealth", {}).get("State") != "draining"
+        ]
         healthy = [t for t, h in states if h.get("State") == "healthy"]
         unhealthy = [
             f"{t}: {h.get('State')} ({h.get('Reason') or h.get('Description') or 'no reason'})"

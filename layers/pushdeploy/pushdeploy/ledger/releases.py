@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pushdeploy import clock
+from pushdeploy import aws, clock
 from pushdeploy.ledger.table import DEPLOYMENT_INDEX, Table, pk
 from pushdeploy.model.releases import Release
 
@@ -56,6 +56,22 @@ class Releases(Table):
             kwargs["ExpressionAttributeValues"] = values
         self.client.update_item(**kwargs)
 
+    def take_due_checks(self, target: str, release_id: str, due: str) -> bool:
+        """Claim the release's due checks (a rolling update's): True for exactly one caller, however many visit."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(pk(target), f"RELEASE#{release_id}"),
+                UpdateExpression="REMOVE checks_due_at SET updated_at = :now",
+                ConditionExpression="checks_due_at = :due",
+                ExpressionAttributeValues={":due": {"S": due}, ":now": {"S": clock.iso()}},
+            )
+        except Exception as exc:
+            if aws.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def mark_started(
         self,
         release: Release,
@@ -77,7 +93,7 @@ class Releases(Table):
         release.previous_task_definition_arn = previous_task_definition_arn
         release.deployment_config = deployment_config
         items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": self._release_item(release)}},
+            {"Update": self._release_update(release)},  # never over the evidence a hook may have recorded already
             {"Put": {"TableName": self.table, "Item": self._deployment_pointer(release)}},
         ]
         if release.trigger == "push":

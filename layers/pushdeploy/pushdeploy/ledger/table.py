@@ -120,6 +120,29 @@ class Table:
         values.update(pk=pk(release.target), sk=f"RELEASE#{release.release_id}", kind="release")
         return self._item(values)
 
+    def _release_update(self, release: Release, *, leave: tuple[str, ...] = ("hooks",)) -> dict[str, Any]:
+        """The transaction update that writes ``release`` as it is in memory, except ``leave``: what others write
+        on their own at any time (a lifecycle hook's evidence may land before the starter records its start)."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets: list[str] = []
+        removes: list[str] = []
+        for i, (name, value) in enumerate((k, v) for k, v in asdict(release).items() if k not in leave):
+            names[f"#f{i}"] = name
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":v{i}"] = self._value(value)
+                sets.append(f"#f{i} = :v{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return {
+            "TableName": self.table,
+            "Key": self._key(pk(release.target), f"RELEASE#{release.release_id}"),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
     def _claim_done(self, target: str, digest: str) -> dict[str, Any]:
         """The update that marks a claim DONE (a release started or queued for good)."""
         return {

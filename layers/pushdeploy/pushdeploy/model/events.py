@@ -197,6 +197,30 @@ class HookContinuation:
 
 
 CONTINUATION_KEY = "PushdeployContinuation"  # beside CodeDeploy's two keys in a continuation's payload
+ROLLING_CHECKS_KEY = "PushdeployRollingChecks"  # a schedule's input: a rolling update's checks are due
+
+
+@dataclass(frozen=True)
+class RollingChecksDue:
+    """A rolling update's checks are due (services/rolling.py): which target, which release."""
+
+    target: str
+    release_id: str
+
+    def as_payload(self) -> dict[str, Any]:
+        return {ROLLING_CHECKS_KEY: {"target": self.target, "release_id": self.release_id}}
+
+
+def parse_rolling_checks_due(event: Any) -> RollingChecksDue | Ignored | None:
+    """None: not this kind of event; Ignored (malformed): it claims to be one and is unusable."""
+    if not isinstance(event, dict) or ROLLING_CHECKS_KEY not in event:
+        return None
+    value = event[ROLLING_CHECKS_KEY]
+    target = value.get("target") if isinstance(value, dict) else None
+    release_id = value.get("release_id") if isinstance(value, dict) else None
+    if not isinstance(target, str) or not target or not isinstance(release_id, str) or not release_id:
+        return Ignored(f"{ROLLING_CHECKS_KEY} needs a target and a release_id (strings), not {value!r}", malformed=True)
+    return RollingChecksDue(target, release_id)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,8 @@ class Release:
     excluded_alarms: list[str] = field(default_factory=list)  # in ALARM when it started: CodeDeploy told to ignore
     earlier_deployment_ids: list[str] = field(default_factory=list)  # attempts stopped through no fault of its own
     incidents: list[str] = field(default_factory=list)  # what happened during a remedy (alarms still firing, ...)
+    # a rolling update ECS completed: pushdeploy's own checks run once it has baked until then (services/rolling.py)
+    checks_due_at: str | None = None
 
     @classmethod
     def new(

@@ -18,7 +18,14 @@ from pushdeploy.ledger import Ledger
 from pushdeploy.ledger.claims import CLAIM_LEASE_SECONDS
 from pushdeploy.model.deployments import Deployment
 from pushdeploy.model.ecs_deployments import ServiceEvent, parse_service_event
-from pushdeploy.model.events import DeploymentEvent, Ignored, is_scheduled_sweep, parse_deployment_event
+from pushdeploy.model.events import (
+    DeploymentEvent,
+    Ignored,
+    RollingChecksDue,
+    is_scheduled_sweep,
+    parse_deployment_event,
+    parse_rolling_checks_due,
+)
 from pushdeploy.model.images import parse_image_uri
 from pushdeploy.model.releases import WAITING_FOR_RETRY, Release, ReleaseStatus
 from pushdeploy.model.results import Result
@@ -26,6 +33,7 @@ from pushdeploy.model.targets import Target, TargetCatalog
 from pushdeploy.observability import count, logger
 from pushdeploy.services.notify import Notifier, commit_labels
 from pushdeploy.services.retention import Retention
+from pushdeploy.services.rolling import RollingChecks, checks_due, is_rolling
 from pushdeploy.services.starter import Starter
 
 STATUS_BY_DEPLOYMENT: dict[str, ReleaseStatus] = {"Succeeded": "SUCCEEDED", "Failed": "FAILED", "Stopped": "STOPPED"}
@@ -37,14 +45,19 @@ class Lifecycle:
     starter: Starter
     notifier: Notifier
     retention: Retention
+    rolling: RollingChecks | None = None  # runs a rolling update's checks (the deployment-events function does)
 
-    def handle(self, event: Any, catalog: TargetCatalog) -> list[Result]:
-        """The deployment-events function: CodeDeploy state changes, and the scheduled reconciliation sweep."""
+    def handle(self, event: Any, catalog: TargetCatalog, function_arn: str | None = None) -> list[Result]:
+        """The deployment-events function (``function_arn``: its own): CodeDeploy's and ECS's state changes, the
+        scheduled reconciliation sweep, and a rolling update's checks when they are due."""
         if is_scheduled_sweep(event):
-            return self.sweep(catalog)
+            return self.sweep(catalog, function_arn)
         service_event = parse_service_event(event)
         if service_event is not None:
-            return [self.on_service_event(service_event, catalog)]
+            return [self.on_service_event(service_event, catalog, function_arn)]
+        checks_due = parse_rolling_checks_due(event)
+        if checks_due is not None:
+            return self.on_checks_due(checks_due, catalog, event)
         parsed = parse_deployment_event(event)
         if isinstance(parsed, Ignored):
             if parsed.malformed:
@@ -55,7 +68,21 @@ class Lifecycle:
             return [Result("ignored", parsed.reason)]
         return [self.on_deployment_event(parsed, catalog)]
 
-    def sweep(self, catalog: TargetCatalog) -> list[Result]:
+    def on_checks_due(self, due: RollingChecksDue | Ignored, catalog: TargetCatalog, event: Any) -> list[Result]:
+        """A schedule says a rolling update's checks are due (services/rolling.py)."""
+        if isinstance(due, Ignored):
+            reason = due.reason
+        else:
+            target = catalog.by_name(due.target)
+            if target is not None:
+                checked = self.run_due_checks(target)
+                return checked or [Result("recorded", "no checks due (already run)", target.name, due.release_id)]
+            reason = f"no target named {due.target}"
+        self.ledger.record_unprocessable(event, reason, function="deployment-events")
+        logger.warning("rolling checks event not usable, kept in the ledger", reason=reason)
+        return [Result("ignored", reason)]
+
+    def sweep(self, catalog: TargetCatalog, function_arn: str | None = None) -> list[Result]:
         results = []
         for target in catalog.targets:
             try:
@@ -65,6 +92,21 @@ class Lifecycle:
                 results.append(Result("failed", "reconciliation failed", target.name))
                 continue
             results.append(Result("recorded", f"reconciled {fixed} release(s)", target.name))
+            results.extend(self.run_due_checks(target, function_arn))
+        return results
+
+    def run_due_checks(self, target: Target, function_arn: str | None = None) -> list[Result]:
+        """A rolling update's checks that are due (then the promotion they held back, if it is due too); those due
+        later are scheduled to invoke ``function_arn``."""
+        if self.rolling is None or target.through_codedeploy:
+            return []
+        try:
+            results = self.rolling.run_due(target, function_arn)
+        except Exception:  # noqa: BLE001 - due again at the next visit; the release is not promoted meanwhile
+            logger.exception("rolling checks failed to run", target=target.name)
+            return [Result("failed", "rolling checks failed to run (due again at the next visit)", target.name)]
+        if results:
+            self.promote_if_due(target)
         return results
 
     # -- deployment state changes ----------------------------------------------------------------------------
@@ -78,7 +120,7 @@ class Lifecycle:
         self.reconcile(target, skip={event.deployment_id})
         return result
 
-    def on_service_event(self, event: ServiceEvent, catalog: TargetCatalog) -> Result:
+    def on_service_event(self, event: ServiceEvent, catalog: TargetCatalog, function_arn: str | None = None) -> Result:
         """ECS says something happened to a service's deployment: its event names the service, not the deployment
         (and may come twice, or late): read the service's deployments and settle every unfinished release."""
         target = catalog.for_service(event.service_arn)
@@ -87,6 +129,9 @@ class Lifecycle:
             logger.info("ECS deployment event ignored", service=event.service_arn, reason=reason)
             return Result("ignored", reason)
         fixed = self.reconcile(target)
+        checked = self.run_due_checks(target, function_arn)
+        if any(result.outcome == "revert-started" for result in checked):
+            return checked[-1]
         return Result("recorded", f"{event.name}: settled {fixed} release(s)", target.name)
 
     def sync_deployment(self, target: Target, deployment_id: str, *, event_state: str | None = None) -> Result:
@@ -161,6 +206,9 @@ class Lifecycle:
             release.rolled_back_by = changes["rolled_back_by"] = deployment.rollback_deployment_id
         if deployment.stopped_by_alarm and not release.is_remedy:
             self._stopped_by_alarm(target, release, deployment, changes)
+        if status == "SUCCEEDED" and not release.is_remedy and is_rolling(target):
+            # ECS ran no hooks: pushdeploy's own checks are due once the release has baked (services/rolling.py)
+            release.checks_due_at = changes["checks_due_at"] = checks_due(target, release.finished_at)
         self.ledger.update_release(target.name, release.release_id, **changes)
         if release.trigger == "push":  # it ended: a later push of the digest is a new intent
             self.ledger.give_back_claim(target.name, release.digest, release.release_id)
@@ -290,7 +338,7 @@ class Lifecycle:
 
     def _became_candidate(self, target: Target, release: Release) -> None:
         watch = target.rollback.watch_minutes_after_success
-        if watch == 0 or release.is_remedy:
+        if (watch == 0 and not release.checks_due_at) or release.is_remedy:
             # a remedy goes back to a release that already proved itself (or that the operator chose): it is not
             # on probation, and an alarm after it never "reverts" the remedy
             self.ledger.set_known_good(release)
@@ -362,6 +410,8 @@ class Lifecycle:
         if candidate is None or clock.now() < clock.parse(candidate.watch_until):
             return False
         release = self.ledger.get_release(target.name, candidate.release_id)
+        if release is not None and release.checks_due_at:
+            return False  # its checks have not run yet (a rolling update's): never known good unchecked
         if release is not None and release.status == "SUCCEEDED":
             self.ledger.set_known_good(release)
             self.notifier.tell(target, release, "KNOWN_GOOD")

@@ -19,6 +19,9 @@ from pushdeploy.model.releases import WAITING_FOR_GROUP, WAITING_FOR_RETRY, Pend
 from pushdeploy.model.results import Outcome, Result
 from pushdeploy.model.targets import Target
 from pushdeploy.observability import count, logger
+from pushdeploy.services import rolling
+from pushdeploy.services.hooks import conclude, evidence
+from pushdeploy.services.notify import Notifier
 from pushdeploy.services.remedies import remedy_in_flight
 
 SUPERSEDED_IN_QUEUE = "a newer push is already waiting for the group (or was accepted since)"
@@ -42,6 +45,7 @@ class Starter:
 
     ledger: Ledger
     hook_prefix: str
+    notifier: Notifier | None = None  # tells people of a release its own checks refused before it deployed
 
     def start(
         self,
@@ -161,6 +165,10 @@ class Starter:
             new_arn = task_definition_arn or ecs.register_pinned_revision(
                 service.task_definition_arn, target.container_name, release.image_uri
             )
+            if setup.kind == "ROLLING" and not release.is_remedy:  # ECS runs no hooks for a rolling update
+                refused = self._image_refused(target, release, setup, new_arn, registered=task_definition_arn is None)
+                if refused is not None:
+                    return refused
             self.ledger.point_revision(release, new_arn)  # before ECS's first hook can ask whose revision it is
             alarms = self._ecs_alarms(release, setup)
         except Exception:
@@ -180,6 +188,32 @@ class Starter:
                 "service in the ECS console (the reconcile sweep settles the release)"
             )
         return self._started(target, release, started, new_arn, service.task_definition_arn, setup.kind)
+
+    def _image_refused(
+        self, target: Target, release: Release, setup: ServiceSetup, new_arn: str, *, registered: bool
+    ) -> Result | None:
+        """BeforeInstall's checks of a rolling release's revision, before UpdateService: None when they pass; else
+        the release ends FAILED with their evidence and never deploys (people are told)."""
+        checks = rolling.image_checks(target, setup, release, new_arn)
+        status, why = conclude(checks)
+        self.ledger.record_hook(target.name, release.release_id, "BeforeInstall", evidence(status, why, 1, checks))
+        if status == "Succeeded":
+            return None
+        reason = f"BeforeInstall checks failed before UpdateService (ECS's rolling update runs no hooks): {why}"
+        release.status, release.reason, release.finished_at = "FAILED", reason, clock.iso()
+        self.ledger.update_release(
+            target.name, release.release_id, status="FAILED", reason=reason, finished_at=release.finished_at
+        )
+        if release.trigger == "push":  # it ended: a later push of the digest is a new intent
+            self.ledger.give_back_claim(target.name, release.digest, release.release_id)
+        self.ledger.free_lane(target.name, release.release_id)
+        if registered:
+            ecs.deregister(new_arn)  # nothing will ever run it
+        count("DeploymentFailed")
+        logger.warning("rolling release refused by its image checks", target=target.name, reason=why)
+        if self.notifier is not None:
+            self.notifier.tell(target, release, "FAILED")
+        return Result("failed", reason, target.name, release.release_id)
 
     @staticmethod
     def _ecs_alarms(release: Release, setup: ServiceSetup) -> dict[str, Any] | None:

@@ -1,0 +1,185 @@
+"""pushdeploy's own checks for a service under ECS's rolling update, where ECS runs no lifecycle hooks.
+
+=====================  =============================================================================================
+before UpdateService   the image (BeforeInstall's checks): a release that fails them never deploys (FAILED, told)
+after ECS completes    the tasks run (AfterInstall's), the service's targets are healthy (BeforeAllowTraffic's) and
+                       production baked (AfterAllowTraffic's: watched alarms quiet, the 5xx rate and latency of the
+                       service's target group, measured from the completion on)
+=====================  =============================================================================================
+
+ECS has no bake for a rolling update, so the release's bake is measured after the fact: the checks are due
+``bake_seconds`` after ECS's completion. The deployment-events visit that records the completion sets a one-time
+EventBridge Scheduler schedule for then (``Checks-<release id>``, invoking the deployment-events function, within
+Scheduler's minute); any later visit whose time has come runs them too, at the latest the 5-minute reconcile sweep,
+so a lost schedule delays the checks and never skips them, and a release is never made KNOWN_GOOD before they have
+run. The bake's figures come from CloudWatch over the whole window whenever they are read. A check that cannot
+conclude yet (targets still registering) is due again at the next visit; its deadline counts from the completion.
+
+The evidence is kept on the release under the stage names, as a hook's is. A failure reverts to KNOWN_GOOD (the
+release REVERTED, its digest quarantined), as an alarm in the watch window does. A remedy is not checked: it goes
+back to a release that already proved itself, and nothing blocks the way back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pushdeploy import clock
+from pushdeploy.aws import ecs
+from pushdeploy.aws.scheduler import Continuations
+from pushdeploy.checks import Budget, CheckResult, HookContext
+from pushdeploy.checks.rollouts import RevisionRollout
+from pushdeploy.ledger import Ledger
+from pushdeploy.model.appspec import HookStage
+from pushdeploy.model.ecs_deployments import ServiceSetup
+from pushdeploy.model.events import RollingChecksDue
+from pushdeploy.model.releases import Release
+from pushdeploy.model.results import Result
+from pushdeploy.model.targets import Target
+from pushdeploy.observability import count, logger
+from pushdeploy.services.hooks import conclude, evidence, run_with_watchdog, stage_checks
+
+AFTER_COMPLETION: tuple[HookStage, ...] = ("AfterInstall", "BeforeAllowTraffic", "AfterAllowTraffic")
+CHECK_SECONDS = 30.0  # what one visit gives the checks: they read what is, they do not wait for it
+
+
+def is_rolling(target: Target) -> bool:
+    """The target's service is under ECS's rolling update (read from the service, cached)."""
+    if target.through_codedeploy:
+        return False
+    return ecs.service_setup(str(target.cluster), str(target.service)).kind == "ROLLING"
+
+
+def context(
+    stage: HookStage,
+    target: Target,
+    setup: ServiceSetup,
+    release: Release,
+    task_definition_arn: str,
+    *,
+    started_at: datetime,
+    since: datetime | None = None,
+) -> HookContext:
+    """The checks' view of a rolling release (``since``: when the check's own clock starts)."""
+    return HookContext(
+        stage=stage,
+        target=target,
+        rollout=RevisionRollout(setup, release.deployment_id or ""),
+        started_at=started_at,
+        task_definition_arn=task_definition_arn,
+        container_name=target.container_name,
+        container_port=target.container_port,
+        budget=Budget.seconds(CHECK_SECONDS),
+        remedy=release.is_remedy,
+        resumed={"started_at": clock.iso(since)} if since is not None else {},
+    )
+
+
+def image_checks(target: Target, setup: ServiceSetup, release: Release, task_definition_arn: str) -> list[CheckResult]:
+    """BeforeInstall's checks of the registered revision, before UpdateService."""
+    ctx = context("BeforeInstall", target, setup, release, task_definition_arn, started_at=clock.now())
+    return run_with_watchdog(stage_checks("BeforeInstall"), ctx, real_seconds=CHECK_SECONDS)
+
+
+def checks_due(target: Target, completed_at: str) -> str:
+    """When the checks of a release ECS completed at ``completed_at`` are due: once it has baked."""
+    return clock.iso(clock.parse(completed_at) + timedelta(seconds=target.checks.after_allow_traffic.bake_seconds))
+
+
+class Revert(Protocol):
+    """Reverts.revert: back to KNOWN_GOOD, ``bad`` quarantined and REVERTED."""
+
+    def __call__(self, target: Target, *, bad: Release | None, reason: str) -> Result: ...
+
+
+@dataclass
+class RollingChecks:
+    """The checks after ECS completed a rolling update, and what their failure does."""
+
+    ledger: Ledger
+    revert: Revert
+    # where this function schedules the checks (read per invocation); None: no schedule group, the sweep runs them
+    schedules: Callable[[], Continuations | None] = lambda: None
+
+    def run_due(self, target: Target, function_arn: str | None = None) -> list[Result]:
+        """Run the checks of every release of ``target`` that are due (each claimed by one visit only); for checks
+        due later, make sure a schedule invokes ``function_arn`` (this function) then."""
+        results = []
+        for release in self.ledger.releases(target.name, limit=10):
+            due = release.checks_due_at
+            if not due:
+                continue
+            if clock.now() < clock.parse(due):
+                self._schedule(target, release, clock.parse(due), function_arn)
+                continue
+            if not self.ledger.take_due_checks(target.name, release.release_id, due):
+                continue  # another visit took them
+            try:
+                results.append(self._check(target, release))
+            except Exception:
+                logger.exception("rolling checks could not run: due again", target=target.name)
+                self.ledger.update_release(target.name, release.release_id, checks_due_at=clock.iso())
+                raise
+        return results
+
+    def _schedule(self, target: Target, release: Release, due: datetime, function_arn: str | None) -> None:
+        schedules = self.schedules()
+        if schedules is None or not function_arn:
+            return
+        try:
+            schedules.schedule(
+                f"Checks-{release.release_id}"[:64],
+                due,
+                function_arn,
+                RollingChecksDue(target.name, release.release_id).as_payload(),
+                description="pushdeploy: a rolling update's checks are due",
+            )
+        except Exception:  # noqa: BLE001 - the sweep runs them anyway, minutes later
+            logger.exception("could not schedule the rolling checks (the sweep runs them)", target=target.name)
+
+    def _check(self, target: Target, release: Release) -> Result:
+        candidate = self.ledger.candidate(target.name)
+        name = release.tag or release.digest
+        reason = ""
+        if release.status != "SUCCEEDED":
+            reason = f"checks of {name} not run: it is {release.status} already"
+        elif candidate is None or candidate.release_id != release.release_id:
+            reason = f"checks of {name} not run: it is no longer on probation (a newer release is)"
+        if reason:
+            logger.info("rolling checks skipped", target=target.name, release_id=release.release_id, reason=reason)
+            return Result("recorded", reason, target.name, release.release_id, release.deployment_id)
+        setup = ecs.service_setup(str(target.cluster), str(target.service), refresh=True)
+        deployment = ecs.service_deployment(release.deployment_id or "")
+        completed = clock.parse(release.finished_at or clock.iso())
+        started = (deployment.created_at if deployment else None) or clock.parse(release.started_at or clock.iso())
+        for stage in AFTER_COMPLETION:
+            ctx = context(
+                stage, target, setup, release, str(release.task_definition_arn), started_at=started, since=completed
+            )
+            checks = run_with_watchdog(stage_checks(stage), ctx, real_seconds=CHECK_SECONDS)
+            failed = any(not c.passed and c.severity == "error" for c in checks)
+            if ctx.carry_on is not None and not failed:  # not concluded yet: due again at the next visit
+                self.ledger.record_hook(
+                    target.name, release.release_id, stage, evidence("InProgress", ctx.carry_on.progress, 1, checks)
+                )
+                self.ledger.update_release(target.name, release.release_id, checks_due_at=clock.iso())
+                progress = f"{stage}: {ctx.carry_on.progress}"
+                return Result("recorded", progress, target.name, release.release_id, release.deployment_id)
+            status, why = conclude(checks)
+            self.ledger.record_hook(target.name, release.release_id, stage, evidence(status, why, 1, checks))
+            if status == "Failed":
+                count("RollingChecksFailed", stage=stage)
+                reason = f"{stage} checks failed after ECS completed the rolling update: {why}"
+                logger.warning("rolling checks failed: reverting", target=target.name, stage=stage, reason=why)
+                return self.revert(target, bad=release, reason=reason)
+        logger.info("rolling checks passed", target=target.name, release_id=release.release_id)
+        return Result(
+            "recorded",
+            f"checks after the rolling update passed ({', '.join(AFTER_COMPLETION)})",
+            target.name,
+            release.release_id,
+            release.deployment_id,
+        )
