@@ -112,3 +112,26 @@ def _service_deployments() -> list[dict[str, Any]]:
     listed = ecs.list_service_deployments(cluster=CLUSTER, service=SERVICE)["serviceDeployments"]
     arns = [d["serviceDeploymentArn"] for d in listed]
     return list(ecs.describe_service_deployments(serviceDeploymentArns=arns)["serviceDeployments"])
+
+
+def test_a_revert_runs_with_the_circuit_breakers_rollback_off_and_the_setting_comes_back(native: Any) -> None:
+    world = native("ROLLING")
+    _push(world, "v2.0.0")
+    breaker = _service()["deploymentConfiguration"]["deploymentCircuitBreaker"]
+    assert breaker == {"enable": True, "rollback": True}  # the sample service's own setting
+    world.run_for(5 * 60)
+
+    world.set_alarm(world.spec.alarm, "ALARM", "5xx", forced=True)  # in v2.0.0's watch window: revert
+    world.drain()
+
+    [revert] = [d for d in _service_deployments() if d["status"] not in ("SUCCESSFUL", "STOPPED")] or [None]
+    assert revert is not None, "a revert deployment is running"
+    # never rolled back to the release it removes if the known-good tasks fail to start: it fails loudly instead
+    assert revert["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": False}
+    world.run_until_idle(30)
+    assert _releases(world)["v2.0.0"].status == "REVERTED" and world.production()["tag"] == "v1.0.0"
+    assert _service()["deploymentConfiguration"]["deploymentCircuitBreaker"] == breaker  # put back
+
+
+def _service() -> dict[str, Any]:
+    return dict(aws.client("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0])

@@ -396,3 +396,27 @@ def test_pushdeploys_own_hook_blocks_nothing_on_a_service_no_target_names(native
     assert _latest(world)["status"] == "SUCCESSFUL"  # not checked, not rolled back: recorded as unprocessable
     assert world.production()["tag"] == "v2.0.0"
     assert any("SUCCEEDED" in e.text and "ecs-hook" in e.text for e in world.timeline)
+
+
+def test_a_remedys_failing_checks_never_turn_it_back_to_the_release_it_removes(native: Any) -> None:
+    # the real EcsHookFunction: FAILED would make ECS roll the revert back, to the release it is removing
+    from pushdeploy import runtime
+
+    world = native("BLUE_GREEN")
+    digest = world.publish("v2.0.0", "healthy")
+    world.emit(world.push_event("v2.0.0", digest))
+    world.run_until_idle(60)
+    assert world.production()["tag"] == "v2.0.0"
+    port = world.target_documents[world.spec.target]["container_port"]
+    world.update_target({"container_port": port + 1})  # now no release passes the image checks (PRE_SCALE_UP)
+
+    world.set_alarm(world.spec.alarm, "ALARM", "5xx", forced=True)  # in v2.0.0's watch window: revert
+    world.run_until_idle(60)
+
+    assert world.production()["tag"] == "v1.0.0" and _latest(world)["status"] == "SUCCESSFUL"
+    releases = runtime.services().ledger.releases(world.spec.target, limit=10)
+    [revert] = [r for r in releases if r.trigger == "revert"]
+    assert revert.status == "SUCCEEDED"
+    verdict = revert.hooks["PRE_SCALE_UP"]
+    assert verdict["status"] == "Succeeded"
+    assert verdict["reason"].startswith("checks failed during a remedy, not blocking it (escalated): container-and")

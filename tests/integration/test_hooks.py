@@ -554,6 +554,18 @@ def test_an_invocation_without_ids_is_kept_and_not_reported(world, codedeploy, l
     assert "LifecycleEventHookExecutionId" in ledger().unprocessable()[0]["reason"]
 
 
+def test_an_ecs_hook_invocation_without_its_deployment_answers_failed_and_is_kept(world, lambda_context):
+    # ECS reads a raised exception as "HookStatus must not be null": every unusable payload still gets an answer
+    event = load_event("ecs-bg-hook-post-scale-up.json")
+    del event["resourceArn"]
+
+    answer = load_handler("ecs_hooks").lambda_handler(event, lambda_context)
+
+    assert answer == {"hookStatus": "FAILED"}
+    kept = ledger().unprocessable()[0]
+    assert kept["function"] == "ecs-hook" and "resourceArn" in kept["reason"]
+
+
 # -- checks that outlast one invocation ------------------------------------------------------------------------
 @pytest.fixture
 def continuations(principals: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:

@@ -182,3 +182,26 @@ def test_a_slack_secret_under_a_customer_managed_key_needs_kms_decrypt_granted_t
 
     iam.principals = render_principals(stack_names(TargetSlackSecretArns=secret, SlackSecretKmsKeyArns=key))
     assert notify_as_the_deployment_events_function() == []
+
+
+@pytest.mark.parametrize("function", ["pushdeploy-test-deployer", "pushdeploy-test-alarm-rollback"])
+def test_the_ecs_services_a_stack_may_deploy_are_the_ones_its_pattern_names(function: str) -> None:
+    from pushdeploy_local.world.iam import render_principals
+
+    from tests.helpers import REGION, stack_names
+
+    def arn(kind: str, path: str) -> str:
+        return f"arn:aws:ecs:{REGION}:{ACCOUNT}:{kind}/{path}"
+
+    def _allows(principal: Principal, action: str, resource: str) -> bool:
+        return policy.evaluate(principal.documents, action, resource, {}).allowed
+
+    default = render_principals(stack_names())[function]
+    narrowed = render_principals(stack_names(EcsServicePattern="prod-*/web-*"))[function]
+
+    assert _allows(default, "ecs:UpdateService", arn("service", "dev/anything"))
+    assert _allows(narrowed, "ecs:UpdateService", arn("service", "prod-eu/web-api"))
+    assert _allows(narrowed, "ecs:StopServiceDeployment", arn("service-deployment", "prod-eu/web-api/Abc123"))
+    assert not _allows(narrowed, "ecs:UpdateService", arn("service", "dev/web-api"))
+    assert not _allows(narrowed, "ecs:UpdateService", arn("service", "prod-eu/billing"))
+    assert not _allows(narrowed, "ecs:StopServiceDeployment", arn("service-deployment", "dev/web-api/Abc123"))

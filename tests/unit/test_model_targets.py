@@ -447,3 +447,47 @@ def test_a_targets_file_with_two_targets_on_one_group_names_both_entries() -> No
     assert isinstance(api, Target)
     assert isinstance(staging, TargetConfigError) and "'prod' (targets.yaml entry 2)" in staging.reason
     assert isinstance(prod, TargetConfigError) and "'staging' (targets.yaml entry 1)" in prod.reason
+
+
+def _service_with_hook(timeout: dict[str, object] | None, function: str = "pushdeploy-ecs-hook") -> dict[str, object]:
+    hook: dict[str, object] = {
+        "hookTargetArn": f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
+        "roleArn": "arn:aws:iam::123456789012:role/invoke",
+        "lifecycleStages": ["POST_SCALE_UP", "POST_PRODUCTION_TRAFFIC_SHIFT"],
+    }
+    if timeout is not None:
+        hook["timeoutConfiguration"] = timeout
+    return {
+        "serviceName": "web",
+        "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/web-cluster",
+        "deploymentController": {"type": "ECS"},
+        "deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5, "lifecycleHooks": [hook]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("timeout", "function", "found"),
+    [
+        (None, "pushdeploy-ecs-hook", []),  # ECS's default: 1440 minutes, ROLLBACK
+        (
+            {"timeoutInMinutes": 30, "action": "ROLLBACK"},
+            "pushdeploy-ecs-hook",
+            ["checks.after_allow_traffic.bake_seconds"],
+        ),
+        ({"timeoutInMinutes": 120, "action": "CONTINUE"}, "pushdeploy-ecs-hook", ["service"]),
+        ({"timeoutInMinutes": 5, "action": "CONTINUE"}, "someone-elses-hook", []),  # not pushdeploy's checks
+    ],
+)
+def test_validate_online_holds_the_checks_against_the_ecs_hooks_timeout(timeout, function, found) -> None:
+    from pushdeploy.model.ecs_deployments import ServiceSetup
+    from pushdeploy.services.inspection import hook_timeout_problems
+
+    web = Target.model_validate(NATIVE | {"checks": {"after_allow_traffic": {"bake_seconds": 3600}}})
+    setup = ServiceSetup.from_api(_service_with_hook(timeout, function))
+
+    problems = hook_timeout_problems(web, setup)
+
+    assert [field for field, _ in problems] == found
+    if found == ["checks.after_allow_traffic.bake_seconds"]:
+        assert "raise timeoutInMinutes to at least 62" in problems[0][1]
+    assert setup.hooks[0].timeout_minutes == (timeout or {}).get("timeoutInMinutes", 1440)

@@ -142,22 +142,28 @@ def service_deployment(arn: str) -> ServiceDeployment | None:
 
 
 def update_service(
-    cluster: str, service: str, task_definition_arn: str | None, *, alarms: dict[str, Any] | None = None
+    cluster: str,
+    service: str,
+    task_definition_arn: str | None,
+    *,
+    alarms: dict[str, Any] | None = None,
+    circuit_breaker: dict[str, Any] | None = None,
 ) -> str | None:
     """UpdateService on a service under ECS's own controller: a new task definition starts a deployment, whose ARN
-    is returned (``service.currentServiceDeployment``, when ECS names it). ``alarms`` replaces
-    ``deploymentConfiguration.alarms``; the rest of the configuration is sent back as it is, except its lifecycle
-    hooks: left out, ECS keeps them ("an explicit empty lifecycle hook list" clears them), and their roles are not
-    passed again."""
+    is returned (``service.currentServiceDeployment``, when ECS names it). ``alarms`` and ``circuit_breaker`` replace
+    ``deploymentConfiguration.alarms`` and ``.deploymentCircuitBreaker``; the rest of the configuration is sent back
+    as it is, except its lifecycle hooks: left out, ECS keeps them ("an explicit empty lifecycle hook list" clears
+    them), and their roles are not passed again."""
     kwargs: dict[str, Any] = {"cluster": cluster, "service": service}
     if task_definition_arn:
         kwargs["taskDefinition"] = task_definition_arn
-    if alarms is not None:
+    changes = {k: v for k, v in (("alarms", alarms), ("deploymentCircuitBreaker", circuit_breaker)) if v is not None}
+    if changes:
         described = aws.ecs_client().describe_services(cluster=cluster, services=[service])["services"][0]
         configuration = {
             k: v for k, v in (described.get("deploymentConfiguration") or {}).items() if k != "lifecycleHooks"
         }
-        kwargs["deploymentConfiguration"] = {**configuration, "alarms": alarms}
+        kwargs["deploymentConfiguration"] = {**configuration, **changes}
     answer = aws.ecs_client().update_service(**kwargs)
     current = (answer.get("service") or {}).get("currentServiceDeployment")
     return str(current) if current else None

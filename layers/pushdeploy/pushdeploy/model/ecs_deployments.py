@@ -51,6 +51,30 @@ class LoadBalancing:
 
 
 @dataclass(frozen=True)
+class LifecycleHook:
+    """One of a service's lifecycle hooks (``deploymentConfiguration.lifecycleHooks[]``, ECS API reference): ECS
+    waits ``timeout_minutes`` (1-20160, default 1440) for it, then takes ``timeout_action`` (ROLLBACK by default, or
+    CONTINUE: on to the next stage, unchecked)."""
+
+    target_arn: str
+    stages: tuple[str, ...]
+    timeout_minutes: int = 1440
+    timeout_action: str = "ROLLBACK"
+    target_type: str = "AWS_LAMBDA"
+
+    @classmethod
+    def from_api(cls, hook: dict[str, Any]) -> LifecycleHook:
+        timeout = hook.get("timeoutConfiguration") or {}
+        return cls(
+            target_arn=str(hook.get("hookTargetArn") or ""),
+            stages=tuple(str(s) for s in hook.get("lifecycleStages") or ()),
+            timeout_minutes=int(timeout.get("timeoutInMinutes") or 1440),
+            timeout_action=str(timeout.get("action") or "ROLLBACK"),
+            target_type=str(hook.get("targetType") or "AWS_LAMBDA"),
+        )
+
+
+@dataclass(frozen=True)
 class ServiceSetup:
     """How a service deploys: its controller and (for ECS's own) its deployment configuration."""
 
@@ -66,8 +90,13 @@ class ServiceSetup:
     circuit_breaker: bool = False
     circuit_breaker_rollback: bool = False
     bake_minutes: int | None = None
-    hook_functions: tuple[str, ...] = ()  # the Lambda ARNs of its lifecycle hooks
+    hooks: tuple[LifecycleHook, ...] = ()
     load_balancing: tuple[LoadBalancing, ...] = ()
+
+    @property
+    def hook_functions(self) -> tuple[str, ...]:
+        """The Lambda ARNs of its lifecycle hooks."""
+        return tuple(h.target_arn for h in self.hooks if h.target_type == "AWS_LAMBDA")
 
     @classmethod
     def from_api(cls, service: dict[str, Any]) -> ServiceSetup:
@@ -102,7 +131,7 @@ class ServiceSetup:
             circuit_breaker=bool(breaker.get("enable")),
             circuit_breaker_rollback=bool(breaker.get("rollback")),
             bake_minutes=config.get("bakeTimeInMinutes"),
-            hook_functions=tuple(str(h.get("hookTargetArn")) for h in config.get("lifecycleHooks") or []),
+            hooks=tuple(LifecycleHook.from_api(h) for h in config.get("lifecycleHooks") or [] if isinstance(h, dict)),
             load_balancing=tuple(balancing),
         )
 

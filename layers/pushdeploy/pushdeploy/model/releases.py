@@ -67,6 +67,7 @@ class Release:
     commit: dict[str, str] = field(default_factory=dict)
     alarm: str | None = None
     excluded_alarms: list[str] = field(default_factory=list)  # in ALARM when it started: CodeDeploy told to ignore
+    circuit_breaker_rollback_off: bool = False  # a remedy on ECS: the breaker's rollback off until it ends
     earlier_deployment_ids: list[str] = field(default_factory=list)  # attempts stopped through no fault of its own
     incidents: list[str] = field(default_factory=list)  # what happened during a remedy (alarms still firing, ...)
     # a rolling update ECS completed: pushdeploy's own checks run once it has baked until then (services/rolling.py)

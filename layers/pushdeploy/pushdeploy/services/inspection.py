@@ -12,10 +12,11 @@ from pushdeploy.aws import cloudwatch, codedeploy, deployments, ecr, ecs, elbv2
 from pushdeploy.errors import DeploymentGroupNotFound, TaskDefinitionError
 from pushdeploy.ledger import Ledger
 from pushdeploy.model.deployments import ECS_DEFAULT_CONFIGS, Deployment, DeploymentGroup
-from pushdeploy.model.ecs_deployments import NATIVE_TRAFFIC_SHIFTING
+from pushdeploy.model.ecs_deployments import NATIVE_TRAFFIC_SHIFTING, ServiceSetup
 from pushdeploy.model.images import parse_image_uri
 from pushdeploy.model.releases import Candidate, KnownGood, Pending, Quarantine, Release
 from pushdeploy.model.targets import Target
+from pushdeploy.services.ecs_hooks import CHECKS_OF_STAGE
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class Inspection:
                     "(README, services under ECS's own controller) or no check runs",
                 )
             )
+        if setup is not None:
+            problems += hook_timeout_problems(target, setup)
         if not ecr.repository_exists(target.repository):
             problems.append(("repository", f"no ECR repository {target.repository!r} in this account and region"))
         wanted = list(target.rollback.alarms or (setup.alarms if setup else ()))
@@ -203,3 +206,50 @@ class Inspection:
             if clock.now() >= deadline:
                 return deployment, False
             clock.sleep(poll_seconds)
+
+
+ECS_HOOK_SUFFIX = "-ecs-hook"  # the template names pushdeploy's ECS hook function <stack>-ecs-hook
+CALL_BACK_MARGIN_SECONDS = 120  # re-invocations (every 30 s) and the checks' own conclusion, beyond their duration
+
+
+def hook_timeout_problems(target: Target, setup: ServiceSetup) -> list[tuple[str, str]]:
+    """pushdeploy's ECS hook against the time ECS gives it: a check longer than the hook's timeout never concludes
+    (with ROLLBACK every deployment rolls back; with CONTINUE it goes on unchecked), and a hook whose timeout action
+    is CONTINUE lets a deployment past a check that never answered (a throttled or failing function)."""
+    checks = target.checks
+    longest_at = {
+        "POST_SCALE_UP": ("after_install.timeout_seconds", checks.after_install.timeout_seconds),
+        "PRE_PRODUCTION_TRAFFIC_SHIFT": (
+            "before_allow_traffic.timeout_seconds",
+            checks.before_allow_traffic.timeout_seconds,
+        ),
+        "POST_PRODUCTION_TRAFFIC_SHIFT": ("after_allow_traffic.bake_seconds", checks.after_allow_traffic.bake_seconds),
+    }
+    problems: list[tuple[str, str]] = []
+    for hook in setup.hooks:
+        if hook.target_type != "AWS_LAMBDA" or not hook.target_arn.split(":")[-1].endswith(ECS_HOOK_SUFFIX):
+            continue
+        checked = [stage for stage in hook.stages if stage in CHECKS_OF_STAGE]
+        if checked and hook.timeout_action == "CONTINUE":
+            problems.append(
+                (
+                    "service",
+                    f"{setup.service}'s hook {hook.target_arn} times out with CONTINUE: a check that never answers "
+                    f"lets the deployment on unchecked at {', '.join(checked)} (set timeoutConfiguration.action "
+                    "ROLLBACK)",
+                )
+            )
+        for stage in checked:
+            if stage not in longest_at:
+                continue
+            field_name, seconds = longest_at[stage]
+            if seconds + CALL_BACK_MARGIN_SECONDS > hook.timeout_minutes * 60:
+                problems.append(
+                    (
+                        f"checks.{field_name}",
+                        f"{seconds} s at {stage}, but ECS times {setup.service}'s hook out after "
+                        f"{hook.timeout_minutes} minute(s) ({hook.timeout_action}): raise timeoutInMinutes to at "
+                        f"least {-(-(seconds + CALL_BACK_MARGIN_SECONDS) // 60)} or shorten the check",
+                    )
+                )
+    return problems

@@ -215,7 +215,7 @@ class Lifecycle:
         if status == "SUCCEEDED":
             self.ledger.set_live(release)
         if not target.through_codedeploy:
-            self._restore_alarms(target, release)
+            self._restore_service_settings(target, release)
             self.ledger.free_lane(target.name, release.release_id)  # the service may take the next deployment
         count("DeploymentSucceeded" if status == "SUCCEEDED" else "DeploymentFailed")
         logger.info(
@@ -234,22 +234,28 @@ class Lifecycle:
             self.notifier.tell(target, release, status)
 
     @staticmethod
-    def _restore_alarms(target: Target, release: Release) -> None:
-        """Put back the service's deployment alarms this release's deployment left out (ECS keeps the setting on the
-        service; CodeDeploy's override lasts one deployment)."""
-        if not release.excluded_alarms:
+    def _restore_service_settings(target: Target, release: Release) -> None:
+        """Put back the service's deployment alarms this release's deployment left out, and its circuit breaker's
+        rollback a remedy turned off (ECS keeps the setting on the service; CodeDeploy's override lasts one
+        deployment)."""
+        if not release.excluded_alarms and not release.circuit_breaker_rollback_off:
             return
         try:
             cluster, name = deployments.service_of(target)
             setup = ecs.service_setup(cluster, name, refresh=True)
-            names = sorted(set(setup.alarms) | set(release.excluded_alarms))
-            ecs.update_service(
-                cluster, name, None, alarms={"alarmNames": names, "enable": True, "rollback": setup.alarm_rollback}
-            )
+            alarms = None
+            if release.excluded_alarms:
+                names = sorted(set(setup.alarms) | set(release.excluded_alarms))
+                alarms = {"alarmNames": names, "enable": True, "rollback": setup.alarm_rollback}
+            breaker = {"enable": True, "rollback": True} if release.circuit_breaker_rollback_off else None
+            ecs.update_service(cluster, name, None, alarms=alarms, circuit_breaker=breaker)
             ecs.service_setup(cluster, name, refresh=True)
         except Exception:  # noqa: BLE001 - said loudly; the release's own ending stands
             logger.exception(
-                "could not put the service's deployment alarms back", target=target.name, alarms=release.excluded_alarms
+                "could not put the service's deployment settings back",
+                target=target.name,
+                alarms=release.excluded_alarms,
+                circuit_breaker_rollback=release.circuit_breaker_rollback_off,
             )
 
     def _remedy_failed(self, target: Target, release: Release) -> None:

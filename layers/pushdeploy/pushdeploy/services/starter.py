@@ -171,11 +171,12 @@ class Starter:
                     return refused
             self.ledger.point_revision(release, new_arn)  # before ECS's first hook can ask whose revision it is
             alarms = self._ecs_alarms(release, setup)
+            breaker = self._ecs_circuit_breaker(release, setup)
         except Exception:
             self.ledger.free_lane(target.name, release.release_id)
             raise
         # From here ECS deploys: the release holds the lane until its deployment ends (never freed on an error here)
-        started = ecs.update_service(cluster, name, new_arn, alarms=alarms)
+        started = ecs.update_service(cluster, name, new_arn, alarms=alarms, circuit_breaker=breaker)
         for _ in range(FIND_DEPLOYMENT_ATTEMPTS if started is None else 0):
             found = ecs.deployment_running(cluster, name, new_arn)
             if found is not None:
@@ -214,6 +215,17 @@ class Starter:
         if self.notifier is not None:
             self.notifier.tell(target, release, "FAILED")
         return Result("failed", reason, target.name, release.release_id)
+
+    @staticmethod
+    def _ecs_circuit_breaker(release: Release, setup: ServiceSetup) -> dict[str, Any] | None:
+        """A remedy is never rolled back by ECS's circuit breaker either: back to the release it removes, if the
+        known-good tasks fail to start (capacity, a dependency). It fails loudly instead, and the service's setting is
+        put back when it ends (as the alarms are). None: unchanged."""
+        if not (release.is_remedy and setup.circuit_breaker and setup.circuit_breaker_rollback):
+            return None
+        release.circuit_breaker_rollback_off = True
+        logger.warning("circuit breaker's rollback off for this remedy", target=release.target)
+        return {"enable": True, "rollback": False}
 
     @staticmethod
     def _ecs_alarms(release: Release, setup: ServiceSetup) -> dict[str, Any] | None:
