@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pushdeploy import aws
@@ -135,3 +136,99 @@ def test_a_revert_runs_with_the_circuit_breakers_rollback_off_and_the_setting_co
 
 def _service() -> dict[str, Any]:
     return dict(aws.client("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0])
+
+
+def test_a_deployment_ecs_did_not_name_at_once_is_adopted_by_the_sweep_never_start_failed(
+    native: Any, monkeypatch: Any
+) -> None:
+    # UpdateService accepted, but neither its answer nor ListServiceDeployments named the deployment in time (or the
+    # handler died right after UpdateService): ECS deploys it all the same
+    from pushdeploy.aws import ecs
+
+    world = native("ROLLING")
+    update_service = ecs.update_service
+    monkeypatch.setattr(ecs, "update_service", lambda *a, **k: update_service(*a, **k) and None)
+    monkeypatch.setattr(ecs, "deployment_running", lambda *a, **k: None)
+    world.emit(world.push_event("v2.0.0", world.publish("v2.0.0", "healthy")))
+    world.drain()
+    assert _releases(world)["v2.0.0"].status == "RECEIVED"  # not START_FAILED: ECS deploys it
+    monkeypatch.undo()
+
+    world.run_for(6 * 60)  # the sweep (every 5 minutes) finds it once the start's lease (90 s) is over
+
+    release = _releases(world)["v2.0.0"]
+    assert release.status == "SUCCEEDED", release.reason
+    assert release.deployment_id == _service_deployments()[0]["serviceDeploymentArn"]
+    assert world.production()["tag"] == "v2.0.0"
+
+
+def _failing_bake(monkeypatch: Any, during: Callable[[Any], None] = lambda ctx: None, tag: str = "") -> None:
+    """The bake check fails (for the release of ``tag``, or every one), after ``during`` ran."""
+    from pushdeploy.checks import CheckResult
+    from pushdeploy.services import rolling
+
+    real = rolling.stage_checks
+
+    def checks(stage: str) -> Any:
+        if stage != "AfterAllowTraffic":
+            return real(stage)
+
+        def run(ctx: Any) -> list[CheckResult]:
+            during(ctx)
+            if tag and ctx.task_definition_arn != _releases_now()[tag].task_definition_arn:
+                return real(stage)(ctx)
+            return [CheckResult("Maximum-latency", False, "600 ms, limit 300 ms", value=600, limit=300)]
+
+        return run
+
+    monkeypatch.setattr(rolling, "stage_checks", checks)
+
+
+def _releases_now() -> dict[str, Any]:
+    from pushdeploy import runtime
+
+    target = runtime.services().catalog().targets[0]
+    return {r.tag: r for r in runtime.services().ledger.releases(target.name, limit=20)}
+
+
+def test_no_visit_makes_a_release_known_good_while_its_checks_run(native: Any, monkeypatch: Any) -> None:
+    # the sweep, an ECS event or the alarm function may visit while the checks run: they hold the promotion back
+    from pushdeploy import runtime
+
+    world = native("ROLLING")
+    world.update_target({"rollback": {"watch_minutes_after_success": 0}})
+    services = runtime.services()
+
+    def another_visit(_: Any) -> None:
+        assert not services.lifecycle.promote_if_due(services.catalog().by_name(world.spec.target))
+
+    _failing_bake(monkeypatch, another_visit)
+
+    _push(world, "v2.0.0")
+
+    ledger = services.ledger
+    assert ledger.known_good(world.spec.target).tag == "v1.0.0"
+    assert _releases(world)["v2.0.0"].status == "REVERTED" and world.production()["tag"] == "v1.0.0"
+    assert ledger.is_quarantined(world.spec.target, _releases(world)["v2.0.0"].digest)
+
+
+def test_checks_that_fail_while_a_newer_push_deploys_never_undo_it(native: Any, monkeypatch: Any) -> None:
+    from pushdeploy import runtime
+
+    world = native("ROLLING")
+    _failing_bake(monkeypatch, tag="v2.0.0")
+    world.emit(world.push_event("v2.0.0", world.publish("v2.0.0", "healthy")))
+    world.run_for(45)  # ECS completed v2.0.0; its checks are due in a minute
+    world.emit(world.push_event("v3.0.0", world.publish("v3.0.0", "healthy")))
+    world.run_for(5)
+
+    world.run_until_idle(60)
+    world.run_for(10 * 60)
+
+    releases, ledger = _releases(world), runtime.services().ledger
+    assert world.production()["tag"] == "v3.0.0"
+    assert releases["v3.0.0"].status == "SUCCEEDED" and not ledger.is_quarantined(
+        world.spec.target, releases["v3.0.0"].digest
+    )
+    assert [r.trigger for r in releases.values()].count("revert") == 0
+    assert releases["v2.0.0"].checks_due_at is None  # settled: v3.0.0 replaced it before they could tell

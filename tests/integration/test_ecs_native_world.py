@@ -420,3 +420,53 @@ def test_a_remedys_failing_checks_never_turn_it_back_to_the_release_it_removes(n
     verdict = revert.hooks["PRE_SCALE_UP"]
     assert verdict["status"] == "Succeeded"
     assert verdict["reason"].startswith("checks failed during a remedy, not blocking it (escalated): container-and")
+
+
+def test_status_shows_where_production_traffic_goes_during_a_canary(native: Any) -> None:
+    from pushdeploy import runtime
+
+    world = native("CANARY", canary_percent=10.0, canary_bake_minutes=5, bake_minutes=1)
+    _hook(world, _succeeded)
+    services = runtime.services()
+    target = services.catalog().by_name(world.spec.target)
+    digest = world.publish("v2.0.0", "healthy")
+    world.emit(world.push_event("v2.0.0", digest))
+
+    seen = set()
+    for _ in range(12):
+        world.run_for(30)
+        active = services.inspection.status(target).active
+        if active is not None:
+            seen.add(active.traffic)
+    world.run_until_idle(30)
+
+    assert "sample-app-blue 90% / sample-app-green 10%" in seen  # the production listener rule's split
+
+
+def test_an_alarm_left_out_of_a_fix_is_still_watched_by_pushdeploy_during_it(native: Any) -> None:
+    # ECS keeps a deployment's alarm list on the service: the one already firing when the fix started is off it for
+    # the deployment, so pushdeploy's own alarm handler is what catches it firing again
+    from pushdeploy import runtime
+
+    world = native("BLUE_GREEN", bake_minutes=10, alarms=("sample-app-5xx", "sample-app-latency"))
+    alarm = world.spec.alarm  # the other stays armed on the service
+    world.set_alarm(alarm, "ALARM", "the previous release's errors", forced=True)
+    world.drain()
+    world.emit(world.push_event("v2.0.0", world.publish("v2.0.0", "healthy")))
+    world.run_for(60)
+    fix = {r.tag: r for r in runtime.services().ledger.releases(world.spec.target, limit=10)}["v2.0.0"]
+    assert fix.status == "IN_PROGRESS" and fix.excluded_alarms == [alarm]
+    config = aws.client("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+    assert config["deploymentConfiguration"]["alarms"]["alarmNames"] == ["sample-app-latency"]
+
+    world.set_alarm(alarm, "OK", "recovered", forced=True)
+    world.drain()
+    from pushdeploy.aws import ecs
+
+    ecs.clear_setups()  # the alarm function reads the service afresh (on AWS it has a cache of its own, maybe cold)
+    world.set_alarm(alarm, "ALARM", "the fix errors too", forced=True)  # a fresh transition, during the fix
+    world.run_until_idle(60)
+
+    fix = runtime.services().ledger.get_release(world.spec.target, fix.release_id)
+    assert fix.status == "STOPPED" and fix.alarm == alarm
+    assert world.production()["tag"] == "v1.0.0"

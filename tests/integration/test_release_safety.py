@@ -459,19 +459,24 @@ def test_one_release_at_a_time_holds_an_ecs_services_lane(world):
     assert book.take_lane("web", "r2") is None and book.take_lane("other", "r3") is None  # one lane per target
 
 
-def test_a_rolling_releases_due_checks_are_taken_by_one_visit_only(world):
-    # the schedule, ECS's events and the sweep may all arrive when they are due: one runs them (one revert at most)
+def test_a_rolling_releases_due_checks_are_held_by_one_visit_at_a_time(world):
+    # the schedule, ECS's events and the sweep may all arrive when they are due: one runs them (one revert at most);
+    # a visit that dies lets go when its hold ends, and the checks stay due (never skipped) until they conclude
     from pushdeploy.model.releases import Release
 
     book = ledger()
     release = Release.new(target="web", digest=GOOD, image_uri=f"repo@{GOOD}", trigger="push", status="SUCCEEDED")
     book.put_release(release)
-    book.update_release("web", release.release_id, checks_due_at="2026-12-01T10:01:00.000Z")
+    due = "2026-12-01T10:01:00.000Z"
+    book.update_release("web", release.release_id, checks_due_at=due)
+    soon, past = clock.iso(clock.now() + timedelta(minutes=4)), clock.iso(clock.now() - timedelta(seconds=1))
 
-    assert not book.take_due_checks("web", release.release_id, "2026-12-01T10:00:00.000Z")  # not the due it holds
-    assert book.take_due_checks("web", release.release_id, "2026-12-01T10:01:00.000Z")
-    assert not book.take_due_checks("web", release.release_id, "2026-12-01T10:01:00.000Z")  # taken already
-    assert book.get_release("web", release.release_id).checks_due_at is None
+    assert not book.claim_due_checks("web", release.release_id, "2026-12-01T10:00:00.000Z", soon)  # another due
+    assert book.claim_due_checks("web", release.release_id, due, soon)
+    assert not book.claim_due_checks("web", release.release_id, due, soon)  # held
+    assert book.get_release("web", release.release_id).checks_due_at == due  # still due while they run
+    book.update_release("web", release.release_id, checks_claimed_until=past)  # the visit died; its hold ended
+    assert book.claim_due_checks("web", release.release_id, due, soon)
 
 
 def test_evidence_a_hook_records_before_the_start_is_recorded_is_kept(world):

@@ -271,6 +271,10 @@ def test_ecs_deployment_events_name_the_service_to_look_at(state: str) -> None:
 def test_other_events_are_not_ecs_deployment_events() -> None:
     assert parse_service_event(load_event("codedeploy-deployment-state-change.json")) is None
     assert parse_service_event(load_event("ecs-hook-state-change-awaiting-action.json")) is None
+    unusable = load_event("ecs-deployment-state-change-completed.json") | {"resources": []}
+    assert "naming no service" in str(
+        parse_service_event(unusable)
+    )  # kept as unprocessable, never taken as CodeDeploy's
 
 
 def test_a_turned_round_deployment_our_hook_failed_reads_as_failed() -> None:

@@ -476,6 +476,7 @@ def _service_with_hook(timeout: dict[str, object] | None, function: str = "pushd
         ),
         ({"timeoutInMinutes": 120, "action": "CONTINUE"}, "pushdeploy-ecs-hook", ["service"]),
         ({"timeoutInMinutes": 5, "action": "CONTINUE"}, "someone-elses-hook", []),  # not pushdeploy's checks
+        ({"timeoutInMinutes": 120, "action": "CONTINUE"}, "pushdeploy-ecs-hook:live", ["service"]),  # an alias
     ],
 )
 def test_validate_online_holds_the_checks_against_the_ecs_hooks_timeout(timeout, function, found) -> None:

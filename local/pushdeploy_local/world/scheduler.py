@@ -37,7 +37,7 @@ class Invoker(Protocol):
 class Due:
     group: str
     name: str
-    at: datetime  # when the service invokes it (the at() time plus its moment in that minute)
+    at: datetime  # when the service invokes it (a moment in the at() time's minute)
     target: dict[str, Any]
     arn: str
     delete_after: bool
@@ -73,7 +73,9 @@ class SchedulerPlayer:
                 if schedule.state != "ENABLED" or match is None or schedule.arn in self._ran:
                     continue
                 at = datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC)  # ScheduleExpressionTimezone UTC
-                due = at + timedelta(seconds=self._offset(schedule.arn))
+                # "60 second precision ... set to run at 1:00, it invokes the target API between 1:00:00 and
+                # 1:00:59": anywhere in at()'s minute, so up to 59 s before an at() with seconds in it
+                due = at.replace(second=0, microsecond=0) + timedelta(seconds=self._offset(schedule.arn))
                 delete = schedule.action_after_completion == "DELETE"
                 found.append(Due(group.name, schedule.name, due, dict(schedule.target), schedule.arn, delete))
         return sorted(found, key=lambda d: d.at)

@@ -171,17 +171,23 @@ def update_service(
 
 def active_service_deployments(cluster: str, service: str) -> list[ServiceDeployment]:
     """The service's deployments that have not ended (ListServiceDeployments + DescribeServiceDeployments)."""
+    found = service_deployments(cluster, service, sorted(ACTIVE_SERVICE_DEPLOYMENT))
+    return [d for d in found if d.status in ACTIVE_SERVICE_DEPLOYMENT]
+
+
+def service_deployments(cluster: str, service: str, statuses: list[str] | None = None) -> list[ServiceDeployment]:
+    """The service's deployments (those in ``statuses``, else any), newest first, at most 20."""
     ecs = aws.ecs_client()
-    listed = ecs.list_service_deployments(
-        cluster=cluster,
-        service=service,
-        status=sorted(ACTIVE_SERVICE_DEPLOYMENT),  # type: ignore[arg-type]
-    ).get("serviceDeployments", [])
+    kwargs: dict[str, Any] = {"cluster": cluster, "service": service}
+    if statuses:
+        kwargs["status"] = statuses
+    listed = ecs.list_service_deployments(**kwargs).get("serviceDeployments", [])
     arns = [str(d["serviceDeploymentArn"]) for d in listed]
     if not arns:
         return []
     described = ecs.describe_service_deployments(serviceDeploymentArns=arns[:20]).get("serviceDeployments", [])
-    return [ServiceDeployment.from_api(dict(d)) for d in described if d.get("status") in ACTIVE_SERVICE_DEPLOYMENT]
+    found = [ServiceDeployment.from_api(dict(d)) for d in described]
+    return sorted(found, key=lambda d: d.created_at.timestamp() if d.created_at else 0.0, reverse=True)
 
 
 def deployment_running(cluster: str, service: str, task_definition_arn: str) -> ServiceDeployment | None:

@@ -20,6 +20,20 @@ Scheduled = Literal["scheduled", "already-scheduled"]
 PRECISION = timedelta(seconds=60)  # "invoke the target API between 1:00:00 and 1:00:59"
 
 
+def not_before(at: datetime) -> datetime:
+    """The at() time that invokes no earlier than ``at``: Scheduler may invoke anywhere in at()'s minute ("set to
+    run at 1:00, it invokes the target API between 1:00:00 and 1:00:59"), so ``at`` rounded up to a whole minute."""
+    moment = at.astimezone(UTC)
+    if moment.second or moment.microsecond:
+        moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return moment
+
+
+def latest_invocation(at: datetime) -> datetime:
+    """The latest a schedule for ``at`` invokes its target."""
+    return not_before(at) + PRECISION
+
+
 @dataclass(frozen=True)
 class Continuations:
     """Where continuations are scheduled: the stack's schedule group and the role Scheduler invokes with."""
@@ -36,13 +50,11 @@ class Continuations:
         payload: dict[str, Any],
         description: str = "pushdeploy: continue a lifecycle-hook check in a new invocation",
     ) -> Scheduled:
-        """Invoke ``function_arn`` with ``payload`` once, at ``at`` (UTC, whole seconds, rounded up).
+        """Invoke ``function_arn`` with ``payload`` once, never before ``at`` (:func:`not_before`).
 
         The name is the idempotency key: a second hand-over of the same step (a redelivered invocation) finds the
         schedule there and leaves it (``ConflictException``)."""
-        moment = at.astimezone(UTC)
-        if moment.microsecond:
-            moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+        moment = not_before(at)
         target: dict[str, Any] = {
             "Arn": function_arn,
             "RoleArn": self.role_arn,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pushdeploy import aws
+from pushdeploy.aws import elbv2
 from pushdeploy.checks import Replacement
 from pushdeploy.model.deployments import DeploymentGroup
 from pushdeploy.model.ecs_deployments import ServiceSetup
@@ -100,6 +101,8 @@ class RevisionRollout:
         )
 
     def replacement(self, task_definition_arn: str) -> Replacement | None:
+        if self.setup.kind == "ROLLING":
+            return self._rolled_out(task_definition_arn)
         described = aws.client("ecs").describe_service_deployments(serviceDeploymentArns=[self.service_deployment_arn])
         deployments = described.get("serviceDeployments") or []
         if not deployments:
@@ -113,31 +116,31 @@ class RevisionRollout:
             "service revision",
         )
 
+    def _rolled_out(self, task_definition_arn: str) -> Replacement | None:
+        """A rolling update's tasks as the service counts them now (DescribeServices ``deployments``): a service
+        revision's counts are "the number of running tasks when the deployment completed" (ECS developer guide,
+        service deployments), and the service may have scaled since."""
+        described = aws.client("ecs").describe_services(cluster=self.cluster, services=[self.service])
+        entries = ((described.get("services") or [{}])[0]).get("deployments") or []
+        ours = [e for e in entries if e.get("taskDefinition") == task_definition_arn]
+        if not ours:
+            return None
+        entry = next((e for e in ours if e.get("status") == "PRIMARY"), ours[0])
+        return Replacement(
+            str(entry.get("id", "")),
+            int(entry.get("desiredCount") or 0),
+            int(entry.get("runningCount") or 0),
+            self.green_target_group(),
+            "rolling update",
+        )
+
     def green_target_group(self) -> str | None:
         for lb in self.setup.load_balancing:
             if lb.test_listener_rule:
-                forwarded = _forwarded(lb.test_listener_rule)
+                forwarded = elbv2.forward_weights(lb.test_listener_rule)
                 if forwarded:
-                    return max(forwarded)[1]
+                    return max(forwarded, key=lambda pair: (pair[1], pair[0]))[0]
             if lb.alternate_target_group_arn:
                 return lb.alternate_target_group_arn
         rolling = [lb.target_group_arn for lb in self.setup.load_balancing if lb.target_group_arn]
         return rolling[0] if self.setup.kind == "ROLLING" and rolling else None
-
-
-def _forwarded(rule_arn: str) -> list[tuple[float, str]]:
-    """(weight, target group) a listener rule (or an NLB's listener) forwards to."""
-    elb = aws.client("elbv2")
-    if ":listener-rule/" in rule_arn:
-        actions = [
-            a for r in elb.describe_rules(RuleArns=[rule_arn]).get("Rules") or [] for a in r.get("Actions") or []
-        ]
-    else:
-        listeners = elb.describe_listeners(ListenerArns=[rule_arn]).get("Listeners") or []
-        actions = [a for listener in listeners for a in listener.get("DefaultActions") or []]
-    weighted = [
-        (float(group.get("Weight", 1)), str(group["TargetGroupArn"]))
-        for action in actions
-        for group in ((action.get("ForwardConfig") or {}).get("TargetGroups") or [])
-    ]
-    return weighted or [(1.0, str(a["TargetGroupArn"])) for a in actions if a.get("TargetGroupArn")]

@@ -56,15 +56,18 @@ class Releases(Table):
             kwargs["ExpressionAttributeValues"] = values
         self.client.update_item(**kwargs)
 
-    def take_due_checks(self, target: str, release_id: str, due: str) -> bool:
-        """Claim the release's due checks (a rolling update's): True for exactly one caller, however many visit."""
+    def claim_due_checks(self, target: str, release_id: str, due: str, until: str) -> bool:
+        """Hold the release's due checks (a rolling update's) until ``until``: True for one visit at a time; a visit
+        that died lets go when ``until`` passes. ``checks_due_at`` stays until the checks conclude."""
+        now = clock.iso()
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(pk(target), f"RELEASE#{release_id}"),
-                UpdateExpression="REMOVE checks_due_at SET updated_at = :now",
-                ConditionExpression="checks_due_at = :due",
-                ExpressionAttributeValues={":due": {"S": due}, ":now": {"S": clock.iso()}},
+                UpdateExpression="SET checks_claimed_until = :until, updated_at = :now",
+                ConditionExpression="checks_due_at = :due AND "
+                "(attribute_not_exists(checks_claimed_until) OR checks_claimed_until < :now)",
+                ExpressionAttributeValues={":due": {"S": due}, ":until": {"S": until}, ":now": {"S": now}},
             )
         except Exception as exc:
             if aws.error_code(exc) == "ConditionalCheckFailedException":

@@ -52,9 +52,10 @@ class LoadBalancing:
 
 @dataclass(frozen=True)
 class LifecycleHook:
-    """One of a service's lifecycle hooks (``deploymentConfiguration.lifecycleHooks[]``, ECS API reference): ECS
-    waits ``timeout_minutes`` (1-20160, default 1440) for it, then takes ``timeout_action`` (ROLLBACK by default, or
-    CONTINUE: on to the next stage, unchecked)."""
+    """One of a service's lifecycle hooks (``deploymentConfiguration.lifecycleHooks[]``): ECS waits
+    ``timeout_minutes`` for it (default 1440; the API reference's DeploymentLifecycleHookTimeoutConfiguration allows
+    1-20160, the lifecycle-hooks guide 1-1440 for Lambda hooks), then takes ``timeout_action`` (ROLLBACK by default,
+    or CONTINUE: on to the next stage, unchecked)."""
 
     target_arn: str
     stages: tuple[str, ...]
@@ -273,17 +274,18 @@ class ServiceEvent:
     reason: str
 
 
-def parse_service_event(event: Any) -> ServiceEvent | None:
-    """The ECS deployment event, or None when ``event`` is not one."""
+def parse_service_event(event: Any) -> ServiceEvent | str | None:
+    """The ECS deployment event; None when ``event`` is not one; why not, when it claims to be one and is unusable."""
     if not isinstance(event, dict) or event.get("source") != "aws.ecs":
         return None
     if event.get("detail-type") != "ECS Deployment State Change":
         return None
     raw = event.get("detail")
     detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    services = [r for r in event.get("resources") or [] if isinstance(r, str) and ":service/" in r]
+    resources = event.get("resources")
+    services = [r for r in resources if isinstance(r, str) and ":service/" in r] if isinstance(resources, list) else []
     if not services:
-        return None
+        return f"an ECS Deployment State Change naming no service in resources ({resources!r})"
     return ServiceEvent(
         str(event.get("id") or ""), services[0], str(detail.get("eventName") or ""), str(detail.get("reason") or "")
     )

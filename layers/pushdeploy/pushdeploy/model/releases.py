@@ -70,8 +70,12 @@ class Release:
     circuit_breaker_rollback_off: bool = False  # a remedy on ECS: the breaker's rollback off until it ends
     earlier_deployment_ids: list[str] = field(default_factory=list)  # attempts stopped through no fault of its own
     incidents: list[str] = field(default_factory=list)  # what happened during a remedy (alarms still firing, ...)
-    # a rolling update ECS completed: pushdeploy's own checks run once it has baked until then (services/rolling.py)
+    # a rolling update ECS completed: pushdeploy's own checks run once it has baked until then (services/rolling.py);
+    # set until they conclude, so the release is never KNOWN_GOOD before; a visit running them holds them until
+    # checks_claimed_until (a visit that dies lets the next one run them); their waits count from checks_started_at
     checks_due_at: str | None = None
+    checks_claimed_until: str | None = None
+    checks_started_at: str | None = None
 
     @classmethod
     def new(

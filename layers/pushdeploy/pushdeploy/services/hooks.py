@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pushdeploy import clock
 from pushdeploy.aws import codedeploy
-from pushdeploy.aws.scheduler import PRECISION, Continuations
+from pushdeploy.aws.scheduler import Continuations, latest_invocation
 from pushdeploy.checks import Budget, BudgetExhausted, CheckResult, HookContext
 from pushdeploy.checks.rollouts import TaskSetRollout
 from pushdeploy.errors import DeploymentNotFound
@@ -234,7 +234,7 @@ class HookRunner:
         assert ctx.carry_on is not None
         progress = ctx.carry_on.progress
         at = clock.now() + CONTINUE_AFTER
-        if at + PRECISION + timedelta(seconds=REPORT_MARGIN_SECONDS) > hook_started_at + HOOK_LIMIT:
+        if latest_invocation(at) + timedelta(seconds=REPORT_MARGIN_SECONDS) > hook_started_at + HOOK_LIMIT:
             verdict.reason = (
                 f"{progress}: the next invocation would come after CodeDeploy's one-hour limit for a lifecycle hook "
                 f"(this hook began {clock.iso(hook_started_at)}); not shortening the check"

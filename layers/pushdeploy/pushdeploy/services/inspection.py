@@ -171,10 +171,14 @@ class Inspection:
     def progress(self, deployment: Deployment) -> ActiveDeployment:
         """A deployment in flight as a person follows it: its status, the hooks that reported, the traffic."""
         listeners: tuple[str, ...] = ()
-        if deployment.application:  # CodeDeploy: the production listener's weights (ECS: its stage says where)
+        if deployment.application:  # CodeDeploy: the production listener's weights
             listeners = codedeploy.describe_group(
                 deployment.application, deployment.deployment_group
             ).prod_listener_arns
+        elif ":service-deployment/" in deployment.deployment_id:  # ECS's own: its production listener rule's
+            cluster, service = deployment.deployment_id.split(":service-deployment/", 1)[1].split("/")[:2]
+            setup = ecs.service_setup(cluster, service)
+            listeners = tuple(lb.production_listener_rule for lb in setup.load_balancing if lb.production_listener_rule)
         step = None if deployment.is_terminal else deployments.current_step(deployment)
         return ActiveDeployment(
             deployment,
@@ -227,7 +231,7 @@ def hook_timeout_problems(target: Target, setup: ServiceSetup) -> list[tuple[str
     }
     problems: list[tuple[str, str]] = []
     for hook in setup.hooks:
-        if hook.target_type != "AWS_LAMBDA" or not hook.target_arn.split(":")[-1].endswith(ECS_HOOK_SUFFIX):
+        if hook.target_type != "AWS_LAMBDA" or not _function_name(hook.target_arn).endswith(ECS_HOOK_SUFFIX):
             continue
         checked = [stage for stage in hook.stages if stage in CHECKS_OF_STAGE]
         if checked and hook.timeout_action == "CONTINUE":
@@ -253,3 +257,9 @@ def hook_timeout_problems(target: Target, setup: ServiceSetup) -> list[tuple[str
                     )
                 )
     return problems
+
+
+def _function_name(arn: str) -> str:
+    """``arn:aws:lambda:<region>:<account>:function:<name>[:<alias or version>]`` -> ``<name>``."""
+    parts = arn.split(":")
+    return parts[6] if len(parts) > 6 and parts[5] == "function" else parts[-1]

@@ -53,6 +53,10 @@ class Lifecycle:
         if is_scheduled_sweep(event):
             return self.sweep(catalog, function_arn)
         service_event = parse_service_event(event)
+        if isinstance(service_event, str):
+            self.ledger.record_unprocessable(event, service_event, function="deployment-events")
+            logger.warning("malformed ECS deployment event kept in the ledger", reason=service_event)
+            return [Result("ignored", service_event)]
         if service_event is not None:
             return [self.on_service_event(service_event, catalog, function_arn)]
         checks_due = parse_rolling_checks_due(event)
@@ -399,6 +403,32 @@ class Lifecycle:
             )
         self.retention.prune(target)
 
+    def _adopted(self, target: Target, release: Release) -> bool:
+        """A release whose handler stopped after UpdateService and before recording the start (or whose deployment ECS
+        had not named yet): ECS deploys it. Its deployment is the one whose target revision runs the task definition
+        the release registered (its ``REVISION#`` pointer, written before UpdateService, names the release)."""
+        if target.through_codedeploy:
+            return False
+        cluster, name = deployments.service_of(target)
+        for found in ecs.service_deployments(cluster, name):
+            if self.ledger.release_by_deployment(found.arn) is not None:
+                continue
+            task_definition = ecs.revision_task_definition(found.target_revision_arn)
+            owner = self.ledger.release_by_task_definition(task_definition)
+            if owner is None or owner.release_id != release.release_id:
+                continue
+            self.ledger.mark_started(
+                release,
+                deployment_id=found.arn,
+                task_definition_arn=task_definition,
+                previous_task_definition_arn=None,
+                deployment_config=ecs.service_setup(cluster, name).kind,
+            )
+            logger.warning("deployment adopted: its start was never recorded", target=target.name, deployment=found.arn)
+            self.sync_deployment(target, found.arn)
+            return True
+        return False
+
     def _abandoned(self, target: Target, release: Release) -> None:
         """A release whose handler stopped before starting it (a timeout, the sandbox died) and whose event was not
         delivered again: it ends with the reason, and its digest is free for the next push."""
@@ -431,7 +461,8 @@ class Lifecycle:
         abandoned_before = clock.iso(clock.now() - timedelta(seconds=CLAIM_LEASE_SECONDS))
         for release in self.ledger.releases(target.name, limit=25):
             if release.status == "RECEIVED" and release.created_at < abandoned_before:
-                self._abandoned(target, release)
+                if not self._adopted(target, release):
+                    self._abandoned(target, release)
                 fixed += 1
                 continue
             if release.status != "IN_PROGRESS" or not release.deployment_id or release.deployment_id in (skip or ()):

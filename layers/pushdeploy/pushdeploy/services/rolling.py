@@ -43,7 +43,8 @@ from pushdeploy.observability import count, logger
 from pushdeploy.services.hooks import conclude, evidence, run_with_watchdog, stage_checks
 
 AFTER_COMPLETION: tuple[HookStage, ...] = ("AfterInstall", "BeforeAllowTraffic", "AfterAllowTraffic")
-CHECK_SECONDS = 30.0  # what one visit gives the checks: they read what is, they do not wait for it
+CHECK_SECONDS = 30.0  # what one visit gives each stage's checks: they read what is, they barely wait for it
+CLAIM_SECONDS = 240  # a visit holds the checks this long (the function times out after 120 s)
 
 
 def is_rolling(target: Target) -> bool:
@@ -105,8 +106,8 @@ class RollingChecks:
     schedules: Callable[[], Continuations | None] = lambda: None
 
     def run_due(self, target: Target, function_arn: str | None = None) -> list[Result]:
-        """Run the checks of every release of ``target`` that are due (each claimed by one visit only); for checks
-        due later, make sure a schedule invokes ``function_arn`` (this function) then."""
+        """Run the checks of the releases of ``target`` that are due (one visit at a time holds them); for checks due
+        later, make sure a schedule invokes ``function_arn`` (this function) then."""
         results = []
         for release in self.ledger.releases(target.name, limit=10):
             due = release.checks_due_at
@@ -115,15 +116,25 @@ class RollingChecks:
             if clock.now() < clock.parse(due):
                 self._schedule(target, release, clock.parse(due), function_arn)
                 continue
-            if not self.ledger.take_due_checks(target.name, release.release_id, due):
-                continue  # another visit took them
+            until = clock.iso(clock.now() + timedelta(seconds=CLAIM_SECONDS))
+            if not self.ledger.claim_due_checks(target.name, release.release_id, due, until):
+                continue  # another visit runs them now
             try:
                 results.append(self._check(target, release))
             except Exception:
-                logger.exception("rolling checks could not run: due again", target=target.name)
-                self.ledger.update_release(target.name, release.release_id, checks_due_at=clock.iso())
+                logger.exception("rolling checks could not run: due again at the next visit", target=target.name)
+                self._again(target, release)
                 raise
         return results
+
+    def _again(self, target: Target, release: Release) -> None:
+        """Not concluded: due again at the next visit (the release stays on probation meanwhile)."""
+        self.ledger.update_release(
+            target.name, release.release_id, checks_due_at=clock.iso(), checks_claimed_until=None
+        )
+
+    def _done(self, target: Target, release: Release) -> None:
+        self.ledger.update_release(target.name, release.release_id, checks_due_at=None, checks_claimed_until=None)
 
     def _schedule(self, target: Target, release: Release, due: datetime, function_arn: str | None) -> None:
         schedules = self.schedules()
@@ -149,32 +160,49 @@ class RollingChecks:
         elif candidate is None or candidate.release_id != release.release_id:
             reason = f"checks of {name} not run: it is no longer on probation (a newer release is)"
         if reason:
+            self._done(target, release)
             logger.info("rolling checks skipped", target=target.name, release_id=release.release_id, reason=reason)
             return Result("recorded", reason, target.name, release.release_id, release.deployment_id)
+        replacing = self._replacing(target, release)
+        if replacing:  # what they would measure is not this release's any more: due again when the service settles
+            self._again(target, release)
+            return Result(
+                "recorded",
+                f"checks of {name} wait: {replacing}",
+                target.name,
+                release.release_id,
+                release.deployment_id,
+            )
         setup = ecs.service_setup(str(target.cluster), str(target.service), refresh=True)
         deployment = ecs.service_deployment(release.deployment_id or "")
         completed = clock.parse(release.finished_at or clock.iso())
+        began = clock.parse(release.checks_started_at) if release.checks_started_at else clock.now()
+        if not release.checks_started_at:
+            self.ledger.update_release(target.name, release.release_id, checks_started_at=clock.iso(began))
         started = (deployment.created_at if deployment else None) or clock.parse(release.started_at or clock.iso())
         for stage in AFTER_COMPLETION:
+            # the bake is measured from the completion on; the waits (tasks, targets) from when the checks began
+            since = completed if stage == "AfterAllowTraffic" else began
             ctx = context(
-                stage, target, setup, release, str(release.task_definition_arn), started_at=started, since=completed
+                stage, target, setup, release, str(release.task_definition_arn), started_at=started, since=since
             )
             checks = run_with_watchdog(stage_checks(stage), ctx, real_seconds=CHECK_SECONDS)
-            failed = any(not c.passed and c.severity == "error" for c in checks)
-            if ctx.carry_on is not None and not failed:  # not concluded yet: due again at the next visit
+            out_of_time = any(c.name == "time-budget" for c in checks)  # a slow read says nothing of the release
+            failed = any(not c.passed and c.severity == "error" for c in checks) and not out_of_time
+            if (ctx.carry_on is not None or out_of_time) and not failed:
+                progress = ctx.carry_on.progress if ctx.carry_on else "the checks ran out of time"
                 self.ledger.record_hook(
-                    target.name, release.release_id, stage, evidence("InProgress", ctx.carry_on.progress, 1, checks)
+                    target.name, release.release_id, stage, evidence("InProgress", progress, 1, checks)
                 )
-                self.ledger.update_release(target.name, release.release_id, checks_due_at=clock.iso())
-                progress = f"{stage}: {ctx.carry_on.progress}"
-                return Result("recorded", progress, target.name, release.release_id, release.deployment_id)
+                self._again(target, release)
+                return Result(
+                    "recorded", f"{stage}: {progress}", target.name, release.release_id, release.deployment_id
+                )
             status, why = conclude(checks)
             self.ledger.record_hook(target.name, release.release_id, stage, evidence(status, why, 1, checks))
             if status == "Failed":
-                count("RollingChecksFailed", stage=stage)
-                reason = f"{stage} checks failed after ECS completed the rolling update: {why}"
-                logger.warning("rolling checks failed: reverting", target=target.name, stage=stage, reason=why)
-                return self.revert(target, bad=release, reason=reason)
+                return self._failed(target, release, stage, why)
+        self._done(target, release)
         logger.info("rolling checks passed", target=target.name, release_id=release.release_id)
         return Result(
             "recorded",
@@ -183,3 +211,32 @@ class RollingChecks:
             release.release_id,
             release.deployment_id,
         )
+
+    @staticmethod
+    def _replacing(target: Target, release: Release) -> str | None:
+        """What is replacing ``release`` on the service (another deployment, another task definition), if anything."""
+        cluster, name = str(target.cluster), str(target.service)
+        active = ecs.active_service_deployments(cluster, name)
+        if active:
+            return f"deployment {active[0].arn} is in progress"
+        current = ecs.describe_service(cluster, name).task_definition_arn
+        if current != release.task_definition_arn:
+            return f"the service runs {current}, not {release.task_definition_arn}"
+        return None
+
+    def _failed(self, target: Target, release: Release, stage: str, why: str) -> Result:
+        """The release failed its checks: back to KNOWN_GOOD, as an alarm in its watch window does (never a revert
+        that would land after a newer deployment and undo it; never with auto_revert off)."""
+        count("RollingChecksFailed", stage=stage)
+        reason = f"{stage} checks failed after ECS completed the rolling update: {why}"
+        logger.warning("rolling checks failed", target=target.name, stage=stage, reason=why)
+        replacing = self._replacing(target, release)
+        if replacing or not target.rollback.auto_revert:
+            note = f"not reverted: {replacing}" if replacing else "auto_revert is off"
+            self.ledger.update_release(target.name, release.release_id, reason=f"{reason} ({note})")
+            self.ledger.clear_candidate(target.name, release.release_id)  # never KNOWN_GOOD
+            self._done(target, release)
+            return Result("recorded", f"{reason} ({note})", target.name, release.release_id, release.deployment_id)
+        result = self.revert(target, bad=release, reason=reason)
+        self._done(target, release)
+        return result

@@ -184,10 +184,11 @@ class Starter:
                 break
             clock.sleep(1.0)
         if started is None:
-            raise ConfigurationError(
-                f"UpdateService on {name} accepted {new_arn}, but ECS named no service deployment of it; check the "
-                "service in the ECS console (the reconcile sweep settles the release)"
-            )
+            # ECS deploys it (UpdateService was accepted): the release stays RECEIVED, holding the lane, and the
+            # reconcile sweep adopts the deployment once ECS names it (never START_FAILED while it deploys)
+            reason = f"UpdateService on {name} accepted {new_arn}; ECS named no service deployment yet"
+            logger.warning("ECS named no deployment yet: the reconcile sweep records it", target=target.name)
+            return Result("deployed", f"{reason} (the reconcile sweep records it)", target.name, release.release_id)
         return self._started(target, release, started, new_arn, service.task_definition_arn, setup.kind)
 
     def _image_refused(
