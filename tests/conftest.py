@@ -27,6 +27,16 @@ for variable in [v for v in os.environ if v.startswith("AWS_ENDPOINT_URL")]:
     del os.environ[variable]
 
 
+@pytest.fixture(autouse=True)
+def domain_log_level() -> Iterator[None]:
+    """The CLI quiets the domain's logger for its own output (process-wide): the next test starts where it was."""
+    from pushdeploy.observability import logger
+
+    level = logger.log_level
+    yield
+    logger.setLevel(level)
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()

@@ -66,6 +66,11 @@ LISTED_INCIDENTS = {  # the sequences the release-safety issue lists, as histori
     "advance 4 min; alarm -> ALARM",
     "same-second-pushes-linear": "seed 9 on_busy=supersede service=LINEAR: push main; push main same-second; "
     "push v2.4.0 same-second; advance 2 min; push v2.5.0",
+    # found by `chaos --histories 120`: an operator's stop while ECS's deployment was still PENDING (the world let
+    # the deployment run on to SUCCESSFUL, a quarantined digest became KNOWN_GOOD)
+    "stop-while-pending-ecs-blue-green": "seed 6 service=BLUE_GREEN: retag image#6 as main x1; "
+    "alarm -> ALARM (delivered 90 s late); alarm -> ALARM (delivered 90 s late); rollback; "
+    "alarm -> OK (delivered 90 s late); rollback",
 }
 
 

@@ -138,7 +138,7 @@ def _service() -> dict[str, Any]:
     return dict(aws.client("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0])
 
 
-def test_a_deployment_ecs_did_not_name_at_once_is_adopted_by_the_sweep_never_start_failed(
+def test_a_deployment_ecs_did_not_name_at_once_is_adopted_by_the_sweep_and_deployed_once(
     native: Any, monkeypatch: Any
 ) -> None:
     # UpdateService accepted, but neither its answer nor ListServiceDeployments named the deployment in time (or the
@@ -151,10 +151,14 @@ def test_a_deployment_ecs_did_not_name_at_once_is_adopted_by_the_sweep_never_sta
     monkeypatch.setattr(ecs, "deployment_running", lambda *a, **k: None)
     world.emit(world.push_event("v2.0.0", world.publish("v2.0.0", "healthy")))
     world.drain()
-    assert _releases(world)["v2.0.0"].status == "RECEIVED"  # not START_FAILED: ECS deploys it
+    waiting = _releases(world)["v2.0.0"]
+    assert waiting.status == "IN_PROGRESS" and waiting.deployment_id is None  # not START_FAILED: ECS deploys it
     monkeypatch.undo()
+    world.emit(world.push_event("v2.0.0", waiting.digest))  # EventBridge delivers the push again, after the lease
+    world.run_for(100)
+    assert [d["status"] for d in _service_deployments()].count("SUCCESSFUL") == 2  # the first, and v2.0.0 once
 
-    world.run_for(6 * 60)  # the sweep (every 5 minutes) finds it once the start's lease (90 s) is over
+    world.run_for(5 * 60)  # the sweep (every 5 minutes) adopts it
 
     release = _releases(world)["v2.0.0"]
     assert release.status == "SUCCEEDED", release.reason
@@ -232,3 +236,33 @@ def test_checks_that_fail_while_a_newer_push_deploys_never_undo_it(native: Any, 
     )
     assert [r.trigger for r in releases.values()].count("revert") == 0
     assert releases["v2.0.0"].checks_due_at is None  # settled: v3.0.0 replaced it before they could tell
+
+
+def test_checks_that_fail_while_a_newer_push_starts_never_undo_it(native: Any, monkeypatch: Any) -> None:
+    # the newer push holds the lane while it checks its image and registers its revision, before ECS shows anything
+    from pushdeploy.model.events import RollingChecksDue
+    from pushdeploy.services import rolling
+
+    world = native("ROLLING")
+    _failing_bake(monkeypatch, tag="v2.0.0")
+    run_due = rolling.RollingChecks.run_due
+    monkeypatch.setattr(rolling.RollingChecks, "run_due", lambda self, target, function_arn=None: [])
+    world.emit(world.push_event("v2.0.0", world.publish("v2.0.0", "healthy")))
+    world.run_for(150)  # ECS completed v2.0.0; its checks are due (held back here)
+    assert _releases(world)["v2.0.0"].checks_due_at
+    image_checks, visits = rolling.image_checks, []
+
+    def v3_starting(target: Any, setup: Any, release: Any, arn: str) -> Any:
+        if release.tag == "v3.0.0" and not visits:  # meanwhile the deployment-events function runs v2.0.0's checks
+            monkeypatch.setattr(rolling.RollingChecks, "run_due", run_due)
+            due = RollingChecksDue(world.spec.target, _releases(world)["v2.0.0"].release_id).as_payload()
+            visits.append(world.router.invoke("pushdeploy-local-deployment-events", due))
+        return image_checks(target, setup, release, arn)
+
+    monkeypatch.setattr(rolling, "image_checks", v3_starting)
+    world.emit(world.push_event("v3.0.0", world.publish("v3.0.0", "healthy")))
+    world.run_until_idle(60)
+    world.run_for(10 * 60)
+
+    assert visits and world.production()["tag"] == "v3.0.0"
+    assert [r.trigger for r in _releases(world).values()].count("revert") == 0

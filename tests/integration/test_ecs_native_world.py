@@ -470,3 +470,29 @@ def test_an_alarm_left_out_of_a_fix_is_still_watched_by_pushdeploy_during_it(nat
     fix = runtime.services().ledger.get_release(world.spec.target, fix.release_id)
     assert fix.status == "STOPPED" and fix.alarm == alarm
     assert world.production()["tag"] == "v1.0.0"
+
+
+def test_a_release_whose_stop_did_not_take_is_reverted_never_known_good(native: Any, monkeypatch: Any) -> None:
+    # the operator stops a deployment just as ECS completes it (the stop loses the race): pushdeploy quarantined it and
+    # meant production to go back; ECS says SUCCESSFUL, so pushdeploy finishes what the stop asked for
+    from pushdeploy import runtime
+    from pushdeploy.aws import ecs
+
+    world = native("BLUE_GREEN", bake_minutes=1)
+    world.update_target({"rollback": {"watch_minutes_after_success": 0}})
+    services = runtime.services()
+    world.emit(world.push_event("v2.0.0", world.publish("v2.0.0", "healthy")))
+    world.run_for(60)
+    monkeypatch.setattr(ecs, "stop_service_deployment", lambda arn: "ROLLBACK_REQUESTED")  # lost the race
+    target = services.catalog().by_name(world.spec.target)
+    assert services.reverts.operator_rollback(target, to=None).outcome == "rollback-started"
+    monkeypatch.undo()
+
+    world.run_until_idle(60)
+
+    releases = {r.tag: r for r in services.ledger.releases(world.spec.target, limit=10) if r.trigger == "push"}
+    assert (
+        releases["v2.0.0"].status == "REVERTED" and "completed after pushdeploy stopped it" in releases["v2.0.0"].reason
+    )
+    assert services.ledger.known_good(world.spec.target).tag == "v1.0.0"
+    assert world.production()["tag"] == "v1.0.0"

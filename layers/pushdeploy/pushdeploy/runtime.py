@@ -75,7 +75,7 @@ class Services:
         from pushdeploy.services.rolling import RollingChecks
 
         rolling = RollingChecks(self.ledger, self.reverts.revert, continuations)
-        return Lifecycle(self.ledger, self.starter, self.notifier, self.retention, rolling)
+        return Lifecycle(self.ledger, self.starter, self.notifier, self.retention, rolling, self.reverts.revert)
 
     @cached_property
     def inspection(self) -> Inspection:

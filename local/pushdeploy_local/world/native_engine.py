@@ -264,7 +264,9 @@ class NativeEngine:
         if initial:
             run.green_tg = primary
         self.revision_tgs[deployment.target] = run.green_tg
-        deployment.status, deployment.started_at, deployment.updated_at = "IN_PROGRESS", self.now(), self.now()
+        if deployment.status == "PENDING":  # a stop while it was PENDING already asked for its rollback: kept
+            deployment.status = "IN_PROGRESS"
+        deployment.started_at, deployment.updated_at = self.now(), self.now()
         alarms = deployment.configuration.get("alarms") or {}
         if alarms.get("enable"):
             deployment.alarms = {"status": "MONITORING", "alarmNames": list(alarms.get("alarmNames") or [])}

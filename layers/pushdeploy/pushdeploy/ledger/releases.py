@@ -36,25 +36,8 @@ class Releases(Table):
 
     def update_release(self, target: str, release_id: str, **changes: Any) -> None:
         changes["updated_at"] = clock.iso()
-        names, values, sets, removes = {}, {}, [], []
-        for i, (name, value) in enumerate(changes.items()):
-            names[f"#f{i}"] = name
-            if value is None:
-                removes.append(f"#f{i}")
-            else:
-                values[f":v{i}"] = self._value(value)
-                sets.append(f"#f{i} = :v{i}")
-        expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
-        kwargs: dict[str, Any] = dict(
-            TableName=self.table,
-            Key=self._key(pk(target), f"RELEASE#{release_id}"),
-            UpdateExpression=expression.strip(),
-            ExpressionAttributeNames=names,
-            ConditionExpression="attribute_exists(pk)",
-        )
-        if values:
-            kwargs["ExpressionAttributeValues"] = values
-        self.client.update_item(**kwargs)
+        update = self._release_changes(target, release_id, changes)
+        self.client.update_item(**update, ConditionExpression="attribute_exists(pk)")
 
     def claim_due_checks(self, target: str, release_id: str, due: str, until: str) -> bool:
         """Hold the release's due checks (a rolling update's) until ``until``: True for one visit at a time; a visit

@@ -123,25 +123,32 @@ class Table:
     def _release_update(self, release: Release, *, leave: tuple[str, ...] = ("hooks",)) -> dict[str, Any]:
         """The transaction update that writes ``release`` as it is in memory, except ``leave``: what others write
         on their own at any time (a lifecycle hook's evidence may land before the starter records its start)."""
+        values = {k: v for k, v in asdict(release).items() if k not in leave}
+        return self._release_changes(release.target, release.release_id, values)
+
+    def _release_changes(self, target: str, release_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """UpdateItem arguments that set the release's ``changes`` (a None value removes the attribute)."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets: list[str] = []
         removes: list[str] = []
-        for i, (name, value) in enumerate((k, v) for k, v in asdict(release).items() if k not in leave):
+        for i, (name, value) in enumerate(changes.items()):
             names[f"#f{i}"] = name
             if value is None:
                 removes.append(f"#f{i}")
             else:
                 values[f":v{i}"] = self._value(value)
                 sets.append(f"#f{i} = :v{i}")
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        return {
+        expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+        update: dict[str, Any] = {
             "TableName": self.table,
-            "Key": self._key(pk(release.target), f"RELEASE#{release.release_id}"),
-            "UpdateExpression": expression,
+            "Key": self._key(pk(target), f"RELEASE#{release_id}"),
+            "UpdateExpression": expression.strip(),
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
         }
+        if values:
+            update["ExpressionAttributeValues"] = values
+        return update
 
     def _claim_done(self, target: str, digest: str) -> dict[str, Any]:
         """The update that marks a claim DONE (a release started or queued for good)."""

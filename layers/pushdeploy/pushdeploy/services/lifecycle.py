@@ -33,7 +33,7 @@ from pushdeploy.model.targets import Target, TargetCatalog
 from pushdeploy.observability import count, logger
 from pushdeploy.services.notify import Notifier, commit_labels
 from pushdeploy.services.retention import Retention
-from pushdeploy.services.rolling import RollingChecks, checks_due, is_rolling
+from pushdeploy.services.rolling import Revert, RollingChecks, checks_due, is_rolling
 from pushdeploy.services.starter import Starter
 
 STATUS_BY_DEPLOYMENT: dict[str, ReleaseStatus] = {"Succeeded": "SUCCEEDED", "Failed": "FAILED", "Stopped": "STOPPED"}
@@ -46,6 +46,7 @@ class Lifecycle:
     notifier: Notifier
     retention: Retention
     rolling: RollingChecks | None = None  # runs a rolling update's checks (the deployment-events function does)
+    revert: Revert | None = None  # Reverts.revert: back to KNOWN_GOOD
 
     def handle(self, event: Any, catalog: TargetCatalog, function_arn: str | None = None) -> list[Result]:
         """The deployment-events function (``function_arn``: its own): CodeDeploy's and ECS's state changes, the
@@ -230,12 +231,26 @@ class Lifecycle:
             deployment_id=release.deployment_id,
             reason=release.reason,
         )
+        if status == "SUCCEEDED" and not release.is_remedy and self.ledger.is_quarantined(target.name, release.digest):
+            self._completed_after_stop(target, release)
+            return
         if status == "SUCCEEDED" and release.trigger != "rollback":
             self._became_candidate(target, release)
         if status != "SUCCEEDED" and release.is_remedy:
             self._remedy_failed(target, release)  # one loud message, not "failed and was rolled back"
         else:
             self.notifier.tell(target, release, status)
+
+    def _completed_after_stop(self, target: Target, release: Release) -> None:
+        """Its deployment completed although pushdeploy stopped it and quarantined its digest (the stop lost a race
+        with the end, or did not take): what the stop asked for is finished, back to KNOWN_GOOD; never a candidate."""
+        why = f"its deployment completed after pushdeploy stopped it ({release.reason or 'quarantined'})"
+        logger.error("quarantined release completed: reverting", target=target.name, release_id=release.release_id)
+        if self.revert is None:
+            self.ledger.update_release(target.name, release.release_id, reason=why)
+            self.notifier.tell(target, release, "SUCCEEDED")
+            return
+        self.revert(target, bad=release, reason=why)
 
     @staticmethod
     def _restore_service_settings(target: Target, release: Release) -> None:
@@ -413,10 +428,13 @@ class Lifecycle:
         for found in ecs.service_deployments(cluster, name):
             if self.ledger.release_by_deployment(found.arn) is not None:
                 continue
+            if found.created_at is not None and found.created_at < clock.parse(release.created_at):
+                continue  # older than the release: someone else's deployment of the same revision (a revert's)
             task_definition = ecs.revision_task_definition(found.target_revision_arn)
             owner = self.ledger.release_by_task_definition(task_definition)
             if owner is None or owner.release_id != release.release_id:
                 continue
+            release.reason = None  # it no longer waits to be named
             self.ledger.mark_started(
                 release,
                 deployment_id=found.arn,
@@ -428,6 +446,20 @@ class Lifecycle:
             self.sync_deployment(target, found.arn)
             return True
         return False
+
+    def _never_named(self, target: Target, release: Release) -> bool:
+        """UpdateService was accepted an hour ago and ECS has named no deployment of the release since: it ends
+        START_FAILED, its lane and digest free (True); until then it waits (False)."""
+        if clock.now() - clock.parse(release.started_at or release.created_at) < timedelta(hours=1):
+            return False
+        reason = f"ECS named no service deployment of {release.task_definition_arn} within an hour of UpdateService"
+        self.ledger.update_release(
+            target.name, release.release_id, status="START_FAILED", reason=reason, finished_at=clock.iso()
+        )
+        self.ledger.give_back_claim(target.name, release.digest, release.release_id)
+        self.ledger.free_lane(target.name, release.release_id)
+        logger.error("release never named by ECS", target=target.name, release_id=release.release_id)
+        return True
 
     def _abandoned(self, target: Target, release: Release) -> None:
         """A release whose handler stopped before starting it (a timeout, the sandbox died) and whose event was not
@@ -464,6 +496,9 @@ class Lifecycle:
                 if not self._adopted(target, release):
                     self._abandoned(target, release)
                 fixed += 1
+                continue
+            if release.status == "IN_PROGRESS" and not release.deployment_id and not target.through_codedeploy:
+                fixed += self._adopted(target, release) or self._never_named(target, release)
                 continue
             if release.status != "IN_PROGRESS" or not release.deployment_id or release.deployment_id in (skip or ()):
                 continue

@@ -18,8 +18,12 @@ class Remedy:
     release: Release | None
 
     def describe(self) -> str:
-        """``revert d-XXXX to v1.0.0 in progress since 10:02:11Z``."""
+        """``revert d-XXXX to v1.0.0 in progress since 10:02:11Z`` (or ECS's rollback of a change's deployment)."""
         release = self.release
+        if release is not None and not release.is_remedy:  # ECS turning a change's deployment round
+            since = clock.iso(self.deployment.created_at) if self.deployment.created_at else None
+            text = f"ECS's rollback of {self.deployment.deployment_id} ({release.tag or release.digest[:19]})"
+            return text + (f" in progress since {since}" if since else " in progress")
         kind = REMEDY_NAMES.get(release.trigger, "remedy") if release else REMEDY_NAMES["rollback"]
         destination = (release.tag or release.digest[:19]) if release else None
         since = release.started_at if release and release.started_at else None

@@ -13,7 +13,10 @@ EventBridge Scheduler schedule for then (``Checks-<release id>``, invoking the d
 Scheduler's minute); any later visit whose time has come runs them too, at the latest the 5-minute reconcile sweep,
 so a lost schedule delays the checks and never skips them, and a release is never made KNOWN_GOOD before they have
 run. The bake's figures come from CloudWatch over the whole window whenever they are read. A check that cannot
-conclude yet (targets still registering) is due again at the next visit; its deadline counts from the completion.
+conclude yet (targets still registering) is due again at the next visit; its deadline counts from when the checks
+first ran. While another release starts or deploys they wait (what they would measure is not this release's), and a
+failure never queues a revert behind a newer release (it would undo it); checks that cannot conclude for 6 hours are
+given up, and the release never becomes KNOWN_GOOD.
 
 The evidence is kept on the release under the stage names, as a hook's is. A failure reverts to KNOWN_GOOD (the
 release REVERTED, its digest quarantined), as an alarm in the watch window does. A remedy is not checked: it goes
@@ -43,8 +46,9 @@ from pushdeploy.observability import count, logger
 from pushdeploy.services.hooks import conclude, evidence, run_with_watchdog, stage_checks
 
 AFTER_COMPLETION: tuple[HookStage, ...] = ("AfterInstall", "BeforeAllowTraffic", "AfterAllowTraffic")
-CHECK_SECONDS = 30.0  # what one visit gives each stage's checks: they read what is, they barely wait for it
+CHECK_SECONDS = 10.0  # what one visit gives each stage's checks: they read what is (a sweep visits every target)
 CLAIM_SECONDS = 240  # a visit holds the checks this long (the function times out after 120 s)
+WAIT_LIMIT = timedelta(hours=6)  # checks that cannot conclude (the service keeps changing) are given up then
 
 
 def is_rolling(target: Target) -> bool:
@@ -109,7 +113,7 @@ class RollingChecks:
         """Run the checks of the releases of ``target`` that are due (one visit at a time holds them); for checks due
         later, make sure a schedule invokes ``function_arn`` (this function) then."""
         results = []
-        for release in self.ledger.releases(target.name, limit=10):
+        for release in self._with_checks(target):
             due = release.checks_due_at
             if not due:
                 continue
@@ -126,6 +130,16 @@ class RollingChecks:
                 self._again(target, release)
                 raise
         return results
+
+    def _with_checks(self, target: Target) -> list[Release]:
+        """Releases whose checks are due or scheduled: the candidate's (however old), and any recent one's."""
+        found = {r.release_id: r for r in self.ledger.releases(target.name, limit=10) if r.checks_due_at}
+        candidate = self.ledger.candidate(target.name)
+        if candidate is not None and candidate.release_id not in found:
+            release = self.ledger.get_release(target.name, candidate.release_id)
+            if release is not None and release.checks_due_at:
+                found[release.release_id] = release
+        return list(found.values())
 
     def _again(self, target: Target, release: Release) -> None:
         """Not concluded: due again at the next visit (the release stays on probation meanwhile)."""
@@ -165,14 +179,7 @@ class RollingChecks:
             return Result("recorded", reason, target.name, release.release_id, release.deployment_id)
         replacing = self._replacing(target, release)
         if replacing:  # what they would measure is not this release's any more: due again when the service settles
-            self._again(target, release)
-            return Result(
-                "recorded",
-                f"checks of {name} wait: {replacing}",
-                target.name,
-                release.release_id,
-                release.deployment_id,
-            )
+            return self._wait(target, release, f"checks of {name} wait: {replacing}")
         setup = ecs.service_setup(str(target.cluster), str(target.service), refresh=True)
         deployment = ecs.service_deployment(release.deployment_id or "")
         completed = clock.parse(release.finished_at or clock.iso())
@@ -194,10 +201,7 @@ class RollingChecks:
                 self.ledger.record_hook(
                     target.name, release.release_id, stage, evidence("InProgress", progress, 1, checks)
                 )
-                self._again(target, release)
-                return Result(
-                    "recorded", f"{stage}: {progress}", target.name, release.release_id, release.deployment_id
-                )
+                return self._wait(target, release, f"{stage}: {progress}")
             status, why = conclude(checks)
             self.ledger.record_hook(target.name, release.release_id, stage, evidence(status, why, 1, checks))
             if status == "Failed":
@@ -212,9 +216,27 @@ class RollingChecks:
             release.deployment_id,
         )
 
-    @staticmethod
-    def _replacing(target: Target, release: Release) -> str | None:
-        """What is replacing ``release`` on the service (another deployment, another task definition), if anything."""
+    def _wait(self, target: Target, release: Release, why: str) -> Result:
+        """Not concluded: due again at the next visit; after WAIT_LIMIT, given up (never KNOWN_GOOD unchecked)."""
+        began = clock.parse(release.checks_started_at or release.checks_due_at or clock.iso())
+        if clock.now() - began < WAIT_LIMIT:
+            self._again(target, release)
+            return Result("recorded", why, target.name, release.release_id, release.deployment_id)
+        reason = f"its checks could not conclude in {clock.span(WAIT_LIMIT.total_seconds())}: {why}"
+        logger.error("rolling checks given up: the release never becomes known good", target=target.name, why=why)
+        self.ledger.update_release(target.name, release.release_id, reason=reason)
+        self.ledger.clear_candidate(target.name, release.release_id)
+        self._done(target, release)
+        return Result("recorded", reason, target.name, release.release_id, release.deployment_id)
+
+    def _replacing(self, target: Target, release: Release) -> str | None:
+        """What is replacing ``release`` on the service (another release starting, another deployment, another task
+        definition), if anything."""
+        holder = self.ledger.lane_holder(target.name)
+        if holder and holder != release.release_id:
+            held = self.ledger.get_release(target.name, holder)
+            if held is not None and held.status in ("RECEIVED", "IN_PROGRESS"):
+                return f"release {held.tag or held.digest} ({held.trigger}) is starting or deploying"
         cluster, name = str(target.cluster), str(target.service)
         active = ecs.active_service_deployments(cluster, name)
         if active:
@@ -230,6 +252,14 @@ class RollingChecks:
         count("RollingChecksFailed", stage=stage)
         reason = f"{stage} checks failed after ECS completed the rolling update: {why}"
         logger.warning("rolling checks failed", target=target.name, stage=stage, reason=why)
+        fresh = self.ledger.get_release(target.name, release.release_id)
+        candidate = self.ledger.candidate(target.name)
+        on_probation = candidate is not None and candidate.release_id == release.release_id
+        if fresh is None or fresh.status != "SUCCEEDED" or not on_probation:
+            # something else acted meanwhile (an alarm's revert, a newer release): the evidence is kept, nothing more
+            self._done(target, release)
+            status = fresh.status if fresh else "gone"
+            return Result("recorded", f"{reason} (it is {status} already)", target.name, release.release_id)
         replacing = self._replacing(target, release)
         if replacing or not target.rollback.auto_revert:
             note = f"not reverted: {replacing}" if replacing else "auto_revert is off"

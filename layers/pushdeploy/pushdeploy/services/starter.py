@@ -184,9 +184,21 @@ class Starter:
                 break
             clock.sleep(1.0)
         if started is None:
-            # ECS deploys it (UpdateService was accepted): the release stays RECEIVED, holding the lane, and the
-            # reconcile sweep adopts the deployment once ECS names it (never START_FAILED while it deploys)
+            # ECS deploys it (UpdateService was accepted): the release is IN_PROGRESS, holding the lane and its claim
+            # (a redelivered push is a duplicate), and the reconcile sweep adopts the deployment once ECS names it
             reason = f"UpdateService on {name} accepted {new_arn}; ECS named no service deployment yet"
+            release.status, release.started_at, release.reason = "IN_PROGRESS", clock.iso(), reason
+            self.ledger.update_release(
+                target.name,
+                release.release_id,
+                status="IN_PROGRESS",
+                started_at=release.started_at,
+                task_definition_arn=new_arn,
+                previous_task_definition_arn=service.task_definition_arn,
+                reason=reason,
+            )
+            if release.trigger == "push":
+                self.ledger.complete_claim(target.name, release.digest)
             logger.warning("ECS named no deployment yet: the reconcile sweep records it", target=target.name)
             return Result("deployed", f"{reason} (the reconcile sweep records it)", target.name, release.release_id)
         return self._started(target, release, started, new_arn, service.task_definition_arn, setup.kind)
