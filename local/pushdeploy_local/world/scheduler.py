@@ -2,8 +2,10 @@
 
 The handlers create schedules in moto (``CreateSchedule``, IAM enforced). This player does what the service does
 with them, from AWS's documentation:
-- a one-time schedule ``at(...)`` invokes its target once, "with 60 second precision": anywhere in the minute
-  after its time (Scheduler User Guide, schedule types); here at a seeded moment in that minute;
+- a one-time schedule ``at(...)`` invokes its target once, "with 60 second precision ... if you set your schedule
+  to run at 1:00, it will invoke the target API between 1:00:00 and 1:00:59" (Scheduler User Guide, schedule
+  types): anywhere in at()'s minute, so up to 59 s before an at() with seconds in it; here at a seeded moment in
+  that minute;
 - it invokes as the schedule's execution role: Scheduler assumes the role (its trust policy, with the account and
   schedule-group conditions) and the role must allow ``lambda:InvokeFunction`` on the target; else the invocation
   fails and, after the retry policy, goes to the schedule's dead-letter queue;

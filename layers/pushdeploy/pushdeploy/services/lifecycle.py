@@ -439,7 +439,7 @@ class Lifecycle:
                 release,
                 deployment_id=found.arn,
                 task_definition_arn=task_definition,
-                previous_task_definition_arn=None,
+                previous_task_definition_arn=release.previous_task_definition_arn,
                 deployment_config=ecs.service_setup(cluster, name).kind,
             )
             logger.warning("deployment adopted: its start was never recorded", target=target.name, deployment=found.arn)

@@ -47,6 +47,7 @@ from pushdeploy.services.hooks import conclude, evidence, run_with_watchdog, sta
 
 AFTER_COMPLETION: tuple[HookStage, ...] = ("AfterInstall", "BeforeAllowTraffic", "AfterAllowTraffic")
 CHECK_SECONDS = 10.0  # what one visit gives each stage's checks: they read what is (a sweep visits every target)
+IMAGE_CHECK_SECONDS = 30.0  # the image checks read the manifest and its config from ECR before UpdateService
 CLAIM_SECONDS = 240  # a visit holds the checks this long (the function times out after 120 s)
 WAIT_LIMIT = timedelta(hours=6)  # checks that cannot conclude (the service keeps changing) are given up then
 
@@ -86,7 +87,8 @@ def context(
 def image_checks(target: Target, setup: ServiceSetup, release: Release, task_definition_arn: str) -> list[CheckResult]:
     """BeforeInstall's checks of the registered revision, before UpdateService."""
     ctx = context("BeforeInstall", target, setup, release, task_definition_arn, started_at=clock.now())
-    return run_with_watchdog(stage_checks("BeforeInstall"), ctx, real_seconds=CHECK_SECONDS)
+    ctx.budget = Budget.seconds(IMAGE_CHECK_SECONDS)
+    return run_with_watchdog(stage_checks("BeforeInstall"), ctx, real_seconds=IMAGE_CHECK_SECONDS)
 
 
 def checks_due(target: Target, completed_at: str) -> str:

@@ -196,6 +196,8 @@ class Starter:
                 task_definition_arn=new_arn,
                 previous_task_definition_arn=service.task_definition_arn,
                 reason=reason,
+                excluded_alarms=release.excluded_alarms,  # the settings to put back when it ends
+                circuit_breaker_rollback_off=release.circuit_breaker_rollback_off,
             )
             if release.trigger == "push":
                 self.ledger.complete_claim(target.name, release.digest)
