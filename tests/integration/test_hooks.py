@@ -616,7 +616,9 @@ def test_a_bake_longer_than_one_invocation_carries_on_and_the_last_invocation_re
     assert (first["status"], first["reported"], status) == ("InProgress", False, "InProgress"), first["reason"]
     assert first["reason"].startswith("baked 35s of 2m; invocation 2 scheduled")
     schedule = scheduled(continuations, f"AfterAllowTraffic-{deployment_id}-2")
+    # 30 s after the hand-over, set for the next whole minute: Scheduler invokes anywhere in at()'s minute
     at = began + timedelta(seconds=35 + 30)
+    at = at.replace(second=0, microsecond=0) + timedelta(minutes=1) if at.second or at.microsecond else at
     assert schedule["ScheduleExpression"] == f"at({at:%Y-%m-%dT%H:%M:%S})"
     assert (schedule["ScheduleExpressionTimezone"], schedule["ActionAfterCompletion"]) == ("UTC", "DELETE")
     assert schedule["Target"]["Arn"].endswith(":function:CodeDeployHook_test-AfterAllowTraffic")
