@@ -116,6 +116,11 @@ class Release:
         return self.status in UNFINISHED_STATUSES
 
     @property
+    def is_deploying(self) -> bool:
+        """Starting (its handler holds it) or deployed by the controller now."""
+        return self.status in ("RECEIVED", "IN_PROGRESS")
+
+    @property
     def is_remedy(self) -> bool:
         return self.trigger in REMEDY_TRIGGERS
 

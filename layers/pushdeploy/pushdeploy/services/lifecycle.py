@@ -452,24 +452,33 @@ class Lifecycle:
         START_FAILED, its lane and digest free (True); until then it waits (False)."""
         if clock.now() - clock.parse(release.started_at or release.created_at) < timedelta(hours=1):
             return False
-        reason = f"ECS named no service deployment of {release.task_definition_arn} within an hour of UpdateService"
-        self.ledger.update_release(
-            target.name, release.release_id, status="START_FAILED", reason=reason, finished_at=clock.iso()
+        self._start_failed(
+            target,
+            release,
+            f"ECS named no service deployment of {release.task_definition_arn} within an hour of UpdateService",
         )
-        self.ledger.give_back_claim(target.name, release.digest, release.release_id)
-        self.ledger.free_lane(target.name, release.release_id)
-        logger.error("release never named by ECS", target=target.name, release_id=release.release_id)
         return True
 
     def _abandoned(self, target: Target, release: Release) -> None:
         """A release whose handler stopped before starting it (a timeout, the sandbox died) and whose event was not
         delivered again: it ends with the reason, and its digest is free for the next push."""
-        reason = "its handler stopped before the deployment started (timed out or died); push the image again"
+        self._start_failed(
+            target,
+            release,
+            "its handler stopped before the deployment started (timed out or died); push the image again",
+        )
+
+    def _start_failed(self, target: Target, release: Release, reason: str) -> None:
+        """It never started (as far as anyone can tell): START_FAILED with ``reason``, its digest and lane free."""
         self.ledger.update_release(
             target.name, release.release_id, status="START_FAILED", reason=reason, finished_at=clock.iso()
         )
         self.ledger.give_back_claim(target.name, release.digest, release.release_id)
-        logger.warning("abandoned release ended", target=target.name, release_id=release.release_id)
+        if not target.through_codedeploy:
+            self.ledger.free_lane(target.name, release.release_id)
+        logger.warning(
+            "release ended before it started", target=target.name, release_id=release.release_id, reason=reason
+        )
 
     # -- known good and reconciliation --------------------------------------------------------------------------
     def promote_if_due(self, target: Target) -> bool:

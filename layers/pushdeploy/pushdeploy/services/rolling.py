@@ -167,15 +167,22 @@ class RollingChecks:
         except Exception:  # noqa: BLE001 - the sweep runs them anyway, minutes later
             logger.exception("could not schedule the rolling checks (the sweep runs them)", target=target.name)
 
-    def _check(self, target: Target, release: Release) -> Result:
-        candidate = self.ledger.candidate(target.name)
-        name = release.tag or release.digest
-        reason = ""
+    def _off_probation(self, target: Target, release: Release | None) -> str | None:
+        """Why ``release`` (as just read) is no longer the one its checks decide on, if it is not."""
+        if release is None:
+            return "it is gone"
         if release.status != "SUCCEEDED":
-            reason = f"checks of {name} not run: it is {release.status} already"
-        elif candidate is None or candidate.release_id != release.release_id:
-            reason = f"checks of {name} not run: it is no longer on probation (a newer release is)"
-        if reason:
+            return f"it is {release.status} already"
+        candidate = self.ledger.candidate(target.name)
+        if candidate is None or candidate.release_id != release.release_id:
+            return "it is no longer on probation (a newer release is)"
+        return None
+
+    def _check(self, target: Target, release: Release) -> Result:
+        name = release.tag or release.digest
+        off = self._off_probation(target, release)
+        if off:
+            reason = f"checks of {name} not run: {off}"
             self._done(target, release)
             logger.info("rolling checks skipped", target=target.name, release_id=release.release_id, reason=reason)
             return Result("recorded", reason, target.name, release.release_id, release.deployment_id)
@@ -185,9 +192,10 @@ class RollingChecks:
         setup = ecs.service_setup(str(target.cluster), str(target.service), refresh=True)
         deployment = ecs.service_deployment(release.deployment_id or "")
         completed = clock.parse(release.finished_at or clock.iso())
-        began = clock.parse(release.checks_started_at) if release.checks_started_at else clock.now()
         if not release.checks_started_at:
-            self.ledger.update_release(target.name, release.release_id, checks_started_at=clock.iso(began))
+            release.checks_started_at = clock.iso()
+            self.ledger.update_release(target.name, release.release_id, checks_started_at=release.checks_started_at)
+        began = clock.parse(release.checks_started_at)
         started = (deployment.created_at if deployment else None) or clock.parse(release.started_at or clock.iso())
         for stage in AFTER_COMPLETION:
             # the bake is measured from the completion on; the waits (tasks, targets) from when the checks began
@@ -237,7 +245,7 @@ class RollingChecks:
         holder = self.ledger.lane_holder(target.name)
         if holder and holder != release.release_id:
             held = self.ledger.get_release(target.name, holder)
-            if held is not None and held.status in ("RECEIVED", "IN_PROGRESS"):
+            if held is not None and held.is_deploying:
                 return f"release {held.tag or held.digest} ({held.trigger}) is starting or deploying"
         cluster, name = str(target.cluster), str(target.service)
         active = ecs.active_service_deployments(cluster, name)
@@ -254,14 +262,10 @@ class RollingChecks:
         count("RollingChecksFailed", stage=stage)
         reason = f"{stage} checks failed after ECS completed the rolling update: {why}"
         logger.warning("rolling checks failed", target=target.name, stage=stage, reason=why)
-        fresh = self.ledger.get_release(target.name, release.release_id)
-        candidate = self.ledger.candidate(target.name)
-        on_probation = candidate is not None and candidate.release_id == release.release_id
-        if fresh is None or fresh.status != "SUCCEEDED" or not on_probation:
-            # something else acted meanwhile (an alarm's revert, a newer release): the evidence is kept, nothing more
+        off = self._off_probation(target, self.ledger.get_release(target.name, release.release_id))
+        if off:  # something else acted meanwhile (an alarm's revert, a newer release): the evidence is kept
             self._done(target, release)
-            status = fresh.status if fresh else "gone"
-            return Result("recorded", f"{reason} (it is {status} already)", target.name, release.release_id)
+            return Result("recorded", f"{reason} ({off})", target.name, release.release_id)
         replacing = self._replacing(target, release)
         if replacing or not target.rollback.auto_revert:
             note = f"not reverted: {replacing}" if replacing else "auto_revert is off"

@@ -267,7 +267,7 @@ class Starter:
     def _deploying(self, target: Target, release_id: str) -> Release | None:
         """The lane holder's release while it starts or runs (None: it ended or vanished, the lane is stale)."""
         held = self.ledger.get_release(target.name, release_id)
-        return held if held is not None and held.status in ("RECEIVED", "IN_PROGRESS") else None
+        return held if held is not None and held.is_deploying else None
 
     def _lane_or_active(self, target: Target, release: Release, cluster: str, name: str) -> str | None:
         """None when this release now holds the target's lane and ECS runs nothing else; else what is deploying."""
